@@ -1,0 +1,36 @@
+# Shinchoku: the two commands a newcomer needs are `make run` and `make test`.
+PYTHON ?= python3
+STACK = $(PYTHON) deploy/local/stack.py
+PYTEST_ARGS ?=
+
+.PHONY: run test down install stack-start stack-status check lint typecheck unit
+
+run:            ## install, start Kafka + FerretDB + Prometheus + the three services, load the catalogue
+	$(STACK) run
+
+test:           ## install, start the stack, run unit + integration + e2e tests, stop what it started
+	$(STACK) test $(PYTEST_ARGS)
+
+down:           ## stop everything the local stack runs
+	$(STACK) stop
+
+install:
+	$(STACK) install
+
+stack-start:
+	$(STACK) start
+
+stack-status:
+	$(STACK) status
+
+unit:           ## the fast tier only (no Kafka, no MongoDB)
+	.venv/bin/pytest tests/unit -q
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+typecheck:
+	.venv/bin/mypy
+
+check: lint typecheck unit

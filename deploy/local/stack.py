@@ -1,0 +1,725 @@
+#!/usr/bin/env python3
+"""Provision and run Shinchoku's local stack natively: Kafka (KRaft), FerretDB, Prometheus.
+
+Standard library only, so it runs before the project's virtual environment exists.
+
+    python3 deploy/local/stack.py install   # idempotent: venv, Kafka jars, FerretDB, Prometheus
+    python3 deploy/local/stack.py start     # start what is not running, wait until ready (bounded)
+    python3 deploy/local/stack.py stop
+    python3 deploy/local/stack.py status
+    python3 deploy/local/stack.py run       # install, start, three services; Ctrl-C stops
+
+Everything it downloads comes from the registries this machine reaches (Maven Central, the Go module
+proxy, PyPI, Debian). Data, logs and build products live under the cache folder (``.cache/`` in the
+repo, or ``SHINCHOKU_CACHE_DIR``). Every port can be overridden by environment variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+CACHE = Path(os.environ.get("SHINCHOKU_CACHE_DIR", ROOT / ".cache")).resolve()
+STACK = CACHE / "stack"
+LOGS = STACK / "logs"
+RUN = STACK / "run"
+VENV = ROOT / ".venv"
+UV_VERSION = "0.13.9"
+PYTHON = os.environ.get("SHINCHOKU_PYTHON", "python3.11")
+
+
+def port(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+KAFKA_PORT = port("SHINCHOKU_KAFKA_PORT", 9092)
+KAFKA_CONTROLLER_PORT = port("SHINCHOKU_KAFKA_CONTROLLER_PORT", 9093)
+MONGO_PORT = port("SHINCHOKU_MONGO_PORT", 27017)
+PROMETHEUS_PORT = port("SHINCHOKU_PROMETHEUS_PORT", 9090)
+SERVICE_PORTS = {
+    "ingest": port("SHINCHOKU_INGEST_PORT", 8001),
+    "kpi": port("SHINCHOKU_KPI_PORT", 8002),
+    "alerts": port("SHINCHOKU_ALERTS_PORT", 8003),
+}
+READY_TIMEOUT_S = float(os.environ.get("SHINCHOKU_READY_TIMEOUT", "120"))
+
+
+class StackError(RuntimeError):
+    """A clean, user-facing failure: what could not be done and what to do about it."""
+
+
+def log(message: str) -> None:
+    print(f"[stack] {message}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+
+
+def require_tool(tool: str, hint: str) -> str:
+    found = shutil.which(tool)
+    if not found:
+        raise StackError(f"required tool '{tool}' not found on PATH: {hint}")
+    return found
+
+
+def fingerprint(*paths: Path, extra: str = "") -> str:
+    digest = hashlib.sha256(extra.encode())
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def up_to_date(marker: Path, value: str) -> bool:
+    return marker.exists() and marker.read_text() == value
+
+
+def run(
+    cmd: Sequence[str | Path],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    quiet_log: Path | None = None,
+) -> None:
+    """Run a command; on failure show the tail of its output and name the command."""
+    printable = " ".join(str(c) for c in cmd)
+    if quiet_log is None:
+        result = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, check=False)
+    else:
+        quiet_log.parent.mkdir(parents=True, exist_ok=True)
+        with quiet_log.open("wb") as out:
+            result = subprocess.run(
+                [str(c) for c in cmd],
+                cwd=cwd,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+    if result.returncode != 0:
+        tail = ""
+        if quiet_log is not None and quiet_log.exists():
+            tail = "\n".join(quiet_log.read_text(errors="replace").splitlines()[-25:])
+        raise StackError(f"command failed ({result.returncode}): {printable}\n{tail}")
+
+
+def port_open(port_number: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port_number)) == 0
+
+
+def wait_until(
+    what: str,
+    check: Callable[[], bool],
+    timeout_s: float,
+    alive: Callable[[], bool] | None = None,
+    logfile: Path | None = None,
+) -> None:
+    """Bounded polling with a growing interval; fails early when the process died."""
+    deadline = time.monotonic() + timeout_s
+    interval = 0.1
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if alive is not None and not alive():
+            raise StackError(f"{what} exited during start-up; see {logfile}\n{tail_of(logfile)}")
+        time.sleep(interval)
+        interval = min(interval * 1.5, 2.0)
+    raise StackError(f"{what} not ready after {timeout_s:.0f}s; see {logfile}\n{tail_of(logfile)}")
+
+
+def tail_of(path: Path | None, lines: int = 20) -> str:
+    if path is None or not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+# ---------------------------------------------------------------------------------------------
+# processes
+
+
+@dataclass
+class Component:
+    name: str
+    port: int
+    command: Callable[[], list[str]]
+    ready: Callable[[], bool]
+    prepare: Callable[[], None] = lambda: None
+    env: Callable[[], dict[str, str]] = dict
+    extra_ports: list[int] = field(default_factory=list)
+
+    @property
+    def pidfile(self) -> Path:
+        return RUN / f"{self.name}.pid"
+
+    @property
+    def logfile(self) -> Path:
+        return LOGS / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        # a zombie left by a parent that has not reaped it is not running
+        stat = Path(f"/proc/{pid}/stat")
+        if stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"):
+            return None
+        return pid
+
+    def running(self) -> bool:
+        return self.pid() is not None
+
+    def start(self) -> bool:
+        """Start unless already running; returns True when this call started it."""
+        if self.running():
+            if self.ready():
+                log(f"{self.name}: already running (pid {self.pid()}) on port {self.port}")
+                return False
+            wait_until(self.name, self.ready, READY_TIMEOUT_S, self.running, self.logfile)
+            return False
+        for p in [self.port, *self.extra_ports]:
+            if port_open(p):
+                raise StackError(
+                    f"{self.name}: port {p} on 127.0.0.1 is already in use by another process; "
+                    f"stop it or choose another port (see README: SHINCHOKU_*_PORT variables)"
+                )
+        self.prepare()
+        LOGS.mkdir(parents=True, exist_ok=True)
+        RUN.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.env()}
+        with self.logfile.open("ab") as out:
+            process = subprocess.Popen(
+                self.command(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=ROOT,
+                env=env,
+                start_new_session=True,
+            )
+        self.pidfile.write_text(str(process.pid))
+        log(f"{self.name}: started (pid {process.pid}), waiting for port {self.port}")
+        wait_until(
+            self.name, self.ready, READY_TIMEOUT_S, lambda: process.poll() is None, self.logfile
+        )
+        log(f"{self.name}: ready on 127.0.0.1:{self.port}")
+        return True
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        pid = self.pid()
+        if pid is None:
+            self.pidfile.unlink(missing_ok=True)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self.running():
+            time.sleep(0.2)
+        if self.running():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        self.pidfile.unlink(missing_ok=True)
+        log(f"{self.name}: stopped")
+
+
+# ---------------------------------------------------------------------------------------------
+# Kafka
+
+KAFKA_DIR = STACK / "kafka"
+KAFKA_LIBS = KAFKA_DIR / "libs"
+KAFKA_DATA = KAFKA_DIR / "data"
+KAFKA_CONFIG = KAFKA_DIR / "server.properties"
+
+
+def install_kafka() -> None:
+    require_tool("java", "install a Java 17 runtime (Debian: openjdk-17-jre-headless)")
+    mvn = require_tool("mvn", "install Maven (Debian: maven)")
+    pom = DEPLOY / "local" / "kafka" / "pom.xml"
+    marker = KAFKA_DIR / ".installed"
+    want = fingerprint(pom)
+    if up_to_date(marker, want) and any(KAFKA_LIBS.glob("kafka_2.13-*.jar")):
+        log("kafka: jars up to date")
+        return
+    log("kafka: resolving the broker's jars from Maven Central")
+    shutil.rmtree(KAFKA_LIBS, ignore_errors=True)
+    KAFKA_LIBS.mkdir(parents=True, exist_ok=True)
+    run(
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            pom,
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={KAFKA_LIBS}",
+            "-DincludeScope=runtime",
+        ],
+        quiet_log=LOGS / "install-kafka.log",
+    )
+    marker.write_text(want)
+
+
+def kafka_java(main_class: str, *args: str, heap: str = "256m") -> list[str]:
+    log4j = DEPLOY / "local" / "kafka" / "log4j.properties"
+    return [
+        "java",
+        f"-Xmx{heap}",
+        f"-Dlog4j.configuration=file:{log4j}",
+        "-cp",
+        f"{KAFKA_LIBS}/*",
+        main_class,
+        *args,
+    ]
+
+
+def prepare_kafka() -> None:
+    template = (DEPLOY / "local" / "kafka" / "server.properties.template").read_text()
+    rendered = string.Template(template).substitute(
+        KAFKA_PORT=KAFKA_PORT, CONTROLLER_PORT=KAFKA_CONTROLLER_PORT, DATA_DIR=KAFKA_DATA
+    )
+    KAFKA_CONFIG.write_text(rendered)
+    if (KAFKA_DATA / "meta.properties").exists():
+        return
+    # KRaft refuses to start on unformatted storage: format once with a fresh cluster id.
+    KAFKA_DATA.mkdir(parents=True, exist_ok=True)
+    cluster_id = (
+        subprocess.run(
+            kafka_java("kafka.tools.StorageTool", "random-uuid"),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    run(
+        kafka_java(
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(KAFKA_CONFIG),
+            "--ignore-formatted",
+        ),
+        quiet_log=LOGS / "kafka-format.log",
+    )
+
+
+def kafka_api_versions_ok() -> bool:
+    """A real Kafka protocol round trip (ApiVersions v0), not just an open port."""
+    try:
+        with socket.create_connection(("127.0.0.1", KAFKA_PORT), timeout=1.0) as sock:
+            client_id = b"shinchoku-stack"
+            body = (
+                (18).to_bytes(2, "big")
+                + (0).to_bytes(2, "big")
+                + (7).to_bytes(4, "big")
+                + len(client_id).to_bytes(2, "big")
+                + client_id
+            )
+            sock.sendall(len(body).to_bytes(4, "big") + body)
+            header = sock.recv(10)
+            if len(header) < 10:
+                return False
+            correlation = int.from_bytes(header[4:8], "big")
+            error_code = int.from_bytes(header[8:10], "big", signed=True)
+            return correlation == 7 and error_code == 0
+    except OSError:
+        return False
+
+
+def kafka_ready() -> bool:
+    return kafka_api_versions_ok() and "Kafka Server started" in tail_of(
+        STACK / "logs" / "kafka.log", 400
+    )
+
+
+KAFKA = Component(
+    name="kafka",
+    port=KAFKA_PORT,
+    extra_ports=[KAFKA_CONTROLLER_PORT],
+    prepare=prepare_kafka,
+    command=lambda: kafka_java("kafka.Kafka", str(KAFKA_CONFIG), heap="768m"),
+    ready=kafka_ready,
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# FerretDB
+
+FERRETDB_DIR = STACK / "ferretdb"
+FERRETDB_BIN = FERRETDB_DIR / "bin" / "shinchoku-ferretdb"
+FERRETDB_DATA = FERRETDB_DIR / "data"
+
+
+def install_ferretdb() -> None:
+    go = require_tool("go", "install Go >= 1.22 (it builds FerretDB from the Go module proxy)")
+    source = DEPLOY / "local" / "ferretdb"
+    marker = FERRETDB_DIR / ".installed"
+    want = fingerprint(source / "go.mod", source / "go.sum", source / "main.go")
+    if up_to_date(marker, want) and FERRETDB_BIN.exists():
+        log("ferretdb: binary up to date")
+        return
+    log("ferretdb: building FerretDB v1 from the Go module proxy (first time takes a few minutes)")
+    FERRETDB_BIN.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"}
+    run(
+        [go, "build", "-trimpath", "-ldflags=-checklinkname=0", "-o", FERRETDB_BIN, "."],
+        cwd=source,
+        env=env,
+        quiet_log=LOGS / "install-ferretdb.log",
+    )
+    marker.write_text(want)
+
+
+def prepare_ferretdb() -> None:
+    FERRETDB_DATA.mkdir(parents=True, exist_ok=True)
+
+
+def mongo_ready() -> bool:
+    """OP_MSG {ping: 1} on admin: a real wire-protocol round trip, answered ok: 1."""
+    try:
+        with socket.create_connection(("127.0.0.1", MONGO_PORT), timeout=1.0) as sock:
+            # BSON document {"ping": 1, "$db": "admin"}
+            elements = b"\x10ping\x00" + (1).to_bytes(4, "little")
+            elements += b"\x02$db\x00" + (6).to_bytes(4, "little") + b"admin\x00"
+            document = (len(elements) + 5).to_bytes(4, "little") + elements + b"\x00"
+            body = (0).to_bytes(4, "little") + b"\x00" + document  # flagBits, kind 0 section
+            header = (16 + len(body)).to_bytes(4, "little") + (1).to_bytes(4, "little")
+            header += (0).to_bytes(4, "little") + (2013).to_bytes(4, "little")
+            sock.sendall(header + body)
+            reply = sock.recv(4096)
+            return b"ok\x00" in reply and b"\x01ok\x00\x00\x00\x00\x00\x00\x00\xf0?" in reply
+    except OSError:
+        return False
+
+
+FERRETDB = Component(
+    name="ferretdb",
+    port=MONGO_PORT,
+    prepare=prepare_ferretdb,
+    command=lambda: [
+        str(FERRETDB_BIN),
+        f"-listen-addr=127.0.0.1:{MONGO_PORT}",
+        "-handler=sqlite",
+        f"-sqlite-url=file:{FERRETDB_DATA}/",
+    ],
+    ready=mongo_ready,
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Prometheus
+
+PROMETHEUS_DIR = STACK / "prometheus"
+
+
+def install_prometheus() -> None:
+    if shutil.which("prometheus") and shutil.which("promtool"):
+        log("prometheus: installed")
+        return
+    apt = require_tool("apt-get", "install Prometheus 2.x and promtool by hand")
+    log("prometheus: installing Debian's prometheus package")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    prefix = [] if os.geteuid() == 0 else [require_tool("sudo", "run as root or install sudo")]
+    run([*prefix, apt, "update", "-qq"], env=env, quiet_log=LOGS / "install-apt.log")
+    run(
+        [*prefix, apt, "install", "-y", "-qq", "--no-install-recommends", "prometheus"],
+        env=env,
+        quiet_log=LOGS / "install-prometheus.log",
+    )
+    # Debian's package may start a system-wide instance on :9090; ours runs on its own config.
+    with contextlib.suppress(Exception):
+        subprocess.run(["service", "prometheus", "stop"], capture_output=True, check=False)
+
+
+def render_local_prometheus_config() -> Path:
+    """The compose configuration is the one source; locally only the targets differ."""
+    source = (DEPLOY / "prometheus" / "prometheus.yml").read_text()
+    for service, local_port in SERVICE_PORTS.items():
+        source = source.replace(f"'{service}:8000'", f"'127.0.0.1:{local_port}'")
+    source = source.replace("/etc/prometheus/rules/", f"{DEPLOY / 'prometheus' / 'rules'}/")
+    PROMETHEUS_DIR.mkdir(parents=True, exist_ok=True)
+    target = PROMETHEUS_DIR / "prometheus.yml"
+    target.write_text(source)
+    return target
+
+
+def prometheus_ready() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", PROMETHEUS_PORT), timeout=1.0) as sock:
+            sock.sendall(b"GET /-/ready HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            return b" 200 " in sock.recv(256)
+    except OSError:
+        return False
+
+
+PROMETHEUS = Component(
+    name="prometheus",
+    port=PROMETHEUS_PORT,
+    prepare=render_local_prometheus_config,
+    command=lambda: [
+        "prometheus",
+        f"--config.file={PROMETHEUS_DIR / 'prometheus.yml'}",
+        f"--storage.tsdb.path={PROMETHEUS_DIR / 'data'}",
+        f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}",
+        "--web.enable-lifecycle",
+        "--storage.tsdb.retention.time=7d",
+    ],
+    ready=prometheus_ready,
+)
+
+INFRASTRUCTURE = [KAFKA, FERRETDB, PROMETHEUS]
+
+
+# ---------------------------------------------------------------------------------------------
+# Python environment and the three services
+
+
+def install_python() -> None:
+    uv = shutil.which("uv")
+    if uv is None:
+        tools = CACHE / "tools"
+        uv_path = tools / "bin" / "uv"
+        if not uv_path.exists():
+            python = require_tool("python3", "install Python 3.11")
+            log(f"python: installing uv {UV_VERSION} from PyPI")
+            run([python, "-m", "venv", tools], quiet_log=LOGS / "install-uv.log")
+            run(
+                [tools / "bin" / "pip", "install", "-q", f"uv=={UV_VERSION}"],
+                quiet_log=LOGS / "install-uv.log",
+            )
+        uv = str(uv_path)
+    log("python: syncing .venv from uv.lock")
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    run(
+        [uv, "sync", "--frozen", "--python", PYTHON],
+        cwd=ROOT,
+        env=env,
+        quiet_log=LOGS / "install-python.log",
+    )
+
+
+def service_env() -> dict[str, str]:
+    """Settings for the locally run services, by their documented environment variables."""
+    env: dict[str, str] = {}
+    for service in SERVICE_PORTS:
+        prefix = f"SHINCHOKU_{service.upper()}_"
+        env.setdefault(f"{prefix}KAFKA__BOOTSTRAP_SERVERS", f"127.0.0.1:{KAFKA_PORT}")
+        env.setdefault(f"{prefix}MONGO__URL", f"mongodb://127.0.0.1:{MONGO_PORT}")
+    return {**env, **{k: v for k, v in os.environ.items() if k.startswith("SHINCHOKU_")}}
+
+
+def service_component(service: str) -> Component:
+    service_port = SERVICE_PORTS[service]
+
+    def ready() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", service_port), timeout=1.0) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                return b" 200 " in sock.recv(256)
+        except OSError:
+            return False
+
+    return Component(
+        name=service,
+        port=service_port,
+        command=lambda: [
+            str(VENV / "bin" / "python"),
+            "-m",
+            f"services.{service}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(service_port),
+        ],
+        ready=ready,
+        env=service_env,
+    )
+
+
+SERVICES = [service_component(name) for name in SERVICE_PORTS]
+
+
+def shinchoku(*args: str, env: dict[str, str] | None = None) -> None:
+    run([VENV / "bin" / "shinchoku", *args], env={**os.environ, **(env or {})})
+
+
+# ---------------------------------------------------------------------------------------------
+# commands
+
+
+def cmd_install() -> None:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    install_python()
+    install_kafka()
+    install_ferretdb()
+    install_prometheus()
+
+
+def cmd_start(with_prometheus: bool = True) -> list[Component]:
+    started = []
+    for component in INFRASTRUCTURE:
+        if component is PROMETHEUS and not with_prometheus:
+            continue
+        if component.start():
+            started.append(component)
+    # Topics with explicit partition counts and the database indexes, through the real clients.
+    shinchoku(
+        "infra",
+        "init",
+        env={
+            "SHINCHOKU_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{KAFKA_PORT}",
+            "SHINCHOKU_MONGO__URL": f"mongodb://127.0.0.1:{MONGO_PORT}",
+        },
+    )
+    return started
+
+
+def cmd_stop() -> None:
+    for component in [*reversed(SERVICES), *reversed(INFRASTRUCTURE)]:
+        component.stop()
+
+
+def cmd_status() -> int:
+    down = 0
+    for component in [*INFRASTRUCTURE, *SERVICES]:
+        pid = component.pid()
+        state = "ready" if pid and component.ready() else ("starting" if pid else "down")
+        down += state != "ready" and component in INFRASTRUCTURE
+        print(
+            f"{component.name:<11} {state:<9} pid={pid or '-':<8} 127.0.0.1:{component.port}"
+            f"  log={component.logfile}"
+        )
+    return 1 if down else 0
+
+
+def cmd_run() -> None:
+    cmd_install()
+    started = cmd_start()
+    if not os.environ.get("SHINCHOKU_ADMIN_TOKEN"):
+        token = secrets.token_urlsafe(24)
+        os.environ["SHINCHOKU_ADMIN_TOKEN"] = token
+        log(f"SHINCHOKU_ADMIN_TOKEN was unset; generated for this run: {token}")
+    started += [svc for svc in SERVICES if svc.start()]
+    catalogue_env = {"SHINCHOKU_MONGO__URL": f"mongodb://127.0.0.1:{MONGO_PORT}"}
+    if (ROOT / "shared" / "catalogue" / "cli.py").exists():
+        shinchoku("catalogue", "load", env=catalogue_env)
+    print()
+    print("Shinchoku is running:")
+    for name, service_port in SERVICE_PORTS.items():
+        print(f"  {name:<7} http://127.0.0.1:{service_port}   (docs: /docs, metrics: /metrics)")
+    print(f"  prometheus http://127.0.0.1:{PROMETHEUS_PORT}")
+    print(f"  kafka 127.0.0.1:{KAFKA_PORT}   mongodb://127.0.0.1:{MONGO_PORT} (FerretDB)")
+    print(f"  logs: {LOGS}")
+    print("Ctrl-C stops what this command started.", flush=True)
+    stop_requested = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        while not stop_requested:
+            for svc in SERVICES:
+                if not svc.running():
+                    log(f"{svc.name} exited; see {svc.logfile}")
+                    stop_requested = True
+            time.sleep(1.0)
+    finally:
+        for component in reversed(started):
+            component.stop()
+
+
+def cmd_test(pytest_args: Sequence[str]) -> int:
+    """Install, start what is not running, run the whole suite, stop what this started."""
+    cmd_install()
+    started = cmd_start()
+    try:
+        env = {
+            **os.environ,
+            "SHINCHOKU_TEST_KAFKA": f"127.0.0.1:{KAFKA_PORT}",
+            "SHINCHOKU_TEST_MONGO": f"mongodb://127.0.0.1:{MONGO_PORT}",
+            "SHINCHOKU_TEST_PROMETHEUS": f"http://127.0.0.1:{PROMETHEUS_PORT}",
+        }
+        result = subprocess.run(
+            [str(VENV / "bin" / "pytest"), *pytest_args], cwd=ROOT, env=env, check=False
+        )
+        return result.returncode
+    finally:
+        for component in reversed(started):
+            component.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "command",
+        choices=[
+            "install",
+            "start",
+            "stop",
+            "status",
+            "run",
+            "test",
+            "start-services",
+            "stop-services",
+        ],
+    )
+    parser.add_argument(
+        "pytest_args", nargs=argparse.REMAINDER, help="with `test`: arguments passed to pytest"
+    )
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "test":
+            return cmd_test(args.pytest_args)
+        if args.command == "install":
+            cmd_install()
+        elif args.command == "start":
+            cmd_start()
+        elif args.command == "stop":
+            cmd_stop()
+        elif args.command == "status":
+            return cmd_status()
+        elif args.command == "run":
+            cmd_run()
+        elif args.command == "start-services":
+            for svc in SERVICES:
+                svc.start()
+        elif args.command == "stop-services":
+            for svc in SERVICES:
+                svc.stop()
+    except StackError as error:
+        print(f"[stack] error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""`shinchoku infra init|wait`: create topics and indexes; wait until Kafka and MongoDB answer.
+
+Used by `make run`/`make test` (deploy/local/stack.py) and by docker-compose's one-shot init.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import time
+from typing import Any
+
+from shared.kafka import ensure_topics
+from shared.mongo import create_mongo_client, mongo_reachable
+from shared.settings import InfraSettings
+
+# Every service's index definitions, applied by `infra init` (each service also applies its own
+# at start-up, so a fresh test database needs no separate step).
+INDEX_MODULES = (
+    "services.ingest.adapters.indexes",
+    "services.kpi.adapters.indexes",
+    "services.alerts.adapters.indexes",
+)
+
+
+async def wait_and_init(settings: InfraSettings, timeout_s: float, create: bool) -> None:
+    deadline = time.monotonic() + timeout_s
+    delay = 0.2
+    last_error: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            created = await ensure_topics(settings.kafka, settings.topics) if create else []
+            mongo = create_mongo_client(settings.mongo, app_name="shinchoku-infra")
+            try:
+                if not await mongo_reachable(mongo, 3.0):
+                    raise ConnectionError(f"MongoDB at {settings.mongo.url} did not answer a ping")
+                if create:
+                    database = mongo[settings.mongo.database]
+                    for module_name in INDEX_MODULES:
+                        module: Any = importlib.import_module(module_name)
+                        await module.ensure_indexes(database)
+            finally:
+                await mongo.close()
+            action = f"created topics {created}" if created else "topics present"
+            print(f"infra ready: {action}; indexes ensured in '{settings.mongo.database}'")
+            return
+        except Exception as error:  # bounded retry: the broker may still be electing itself
+            last_error = error
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 2.0)
+    raise SystemExit(f"infra not ready after {timeout_s:.0f}s: {last_error!r}")
+
+
+def _init(args: argparse.Namespace) -> int:
+    asyncio.run(wait_and_init(InfraSettings(), args.timeout, create=True))
+    return 0
+
+
+def _wait(args: argparse.Namespace) -> int:
+    asyncio.run(wait_and_init(InfraSettings(), args.timeout, create=False))
+    return 0
+
+
+def register(groups: Any) -> None:
+    parser = groups.add_parser("infra", help="topics, indexes and readiness of Kafka and MongoDB")
+    commands = parser.add_subparsers(dest="command", required=True)
+    init = commands.add_parser("init", help="create the topics and indexes (idempotent)")
+    init.add_argument("--timeout", type=float, default=90.0)
+    init.set_defaults(handler=_init)
+    wait = commands.add_parser("wait", help="wait until Kafka and MongoDB answer")
+    wait.add_argument("--timeout", type=float, default=90.0)
+    wait.set_defaults(handler=_wait)

@@ -1,0 +1,82 @@
+"""Kafka plumbing shared by every service: producer and consumer factories, topic creation, probes.
+
+The producer is idempotent with ``acks=all``, so a record the broker acknowledged is written once
+even when the client retried it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from shared.settings import KafkaSettings, TopicSettings
+
+
+def create_producer(settings: KafkaSettings, *, client_suffix: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=f"{settings.client_id}-{client_suffix}",
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=2,
+        request_timeout_ms=settings.request_timeout_ms,
+        max_request_size=2 * 1024 * 1024,
+    )
+
+
+def create_consumer(
+    settings: KafkaSettings, *, topics: Iterable[str], group_id: str, max_records: int = 500
+) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=f"{settings.client_id}-{group_id}",
+        group_id=group_id,
+        # Offsets are committed by the runner only after the handler has stored the batch.
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_poll_records=max_records,
+        fetch_max_bytes=8 * 1024 * 1024,
+    )
+
+
+def topic_specs(topics: TopicSettings) -> list[NewTopic]:
+    return [
+        NewTopic(
+            name, num_partitions=topics.partitions, replication_factor=topics.replication_factor
+        )
+        for name in (topics.events, topics.status, topics.dead_letter)
+    ]
+
+
+async def ensure_topics(settings: KafkaSettings, topics: TopicSettings) -> list[str]:
+    """Create the project's topics with explicit partition counts; returns those created."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, client_id=f"{settings.client_id}-admin"
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in topic_specs(topics) if spec.name not in existing]
+        if missing:
+            # created concurrently by another init: the goal is met all the same
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+        return [spec.name for spec in missing]
+    finally:
+        await admin.close()
+
+
+async def kafka_reachable(producer: AIOKafkaProducer, timeout_s: float) -> bool:
+    """True when the broker answers a metadata request within the timeout."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return bool(await producer.client.fetch_all_metadata())
+    except (TimeoutError, KafkaError, OSError):
+        return False

@@ -1,0 +1,57 @@
+"""Settings shared by every service: Kafka, topics, MongoDB, admin token, logging.
+
+Each service subclasses `ServiceSettings` with its own ``env_prefix`` (``SHINCHOKU_INGEST_``, ...);
+nested groups use ``__``: ``SHINCHOKU_KPI_KAFKA__BOOTSTRAP_SERVERS``. Settings are built once in a
+service's composition root and passed down; nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    client_id: str = "shinchoku"
+    request_timeout_ms: int = 15_000
+    # How long a produce may wait for the broker before the caller is told it failed.
+    delivery_timeout_s: float = 10.0
+
+
+class TopicSettings(BaseModel):
+    events: str = "shinchoku.events.v1"
+    status: str = "shinchoku.status.v1"
+    dead_letter: str = "shinchoku.events.dlq.v1"
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+
+
+class MongoSettings(BaseModel):
+    url: str = "mongodb://127.0.0.1:27017"
+    database: str = "shinchoku"
+    server_selection_timeout_ms: int = 5_000
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SHINCHOKU_", env_nested_delimiter="__", extra="ignore", populate_by_name=True
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    mongo: MongoSettings = MongoSettings()
+    # One admin token for every service, deliberately without the service prefix.
+    admin_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SHINCHOKU_ADMIN_TOKEN", "admin_token")
+    )
+    log_level: str = "INFO"
+    # JSON logs unless explicitly asked for console rendering (developers at a terminal).
+    log_json: bool = True
+    readiness_timeout_s: float = 2.0
+
+
+class InfraSettings(ServiceSettings):
+    """For the CLI's infrastructure commands (topic and index creation)."""
+
+    model_config = SettingsConfigDict(env_prefix="SHINCHOKU_")
