@@ -1,0 +1,84 @@
+"""`shinchoku catalogue ...`: show and validate the plan catalogue."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from shared.catalogue.model import Catalogue, Ownership
+from shared.catalogue.validate import CatalogueError, load_catalogue, validate_files
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    group = subparsers.add_parser(
+        "catalogue", help="the plan catalogue (measures, KPIs, milestones)"
+    )
+    commands = group.add_subparsers(dest="catalogue_command", required=True, metavar="COMMAND")
+
+    show = commands.add_parser("show", help="print the validated catalogue")
+    show.add_argument("--json", action="store_true", help="the full catalogue as JSON on stdout")
+    show.add_argument("--file", type=Path, default=None, help="catalogue YAML (default: built-in)")
+    show.add_argument("--ministries", type=Path, default=None, help="ministry table YAML")
+    show.set_defaults(handler=_show)
+
+    validate = commands.add_parser("validate", help="report every problem in a catalogue file")
+    validate.add_argument("file", nargs="?", type=Path, default=None, help="catalogue YAML")
+    validate.add_argument("--ministries", type=Path, default=None, help="ministry table YAML")
+    validate.add_argument(
+        "--plan-text",
+        type=Path,
+        default=None,
+        help="plan text to check quotes against (default: found beside repo)",
+    )
+    validate.add_argument(
+        "--no-sources", action="store_true", help="skip checking quotes against the plan text"
+    )
+    validate.set_defaults(handler=_validate)
+
+
+def summary(catalogue: Catalogue) -> str:
+    defaulted = sum(1 for m in catalogue.measures if m.ownership is Ownership.DEFAULTED)
+    targets = sum(len(k.targets) for k in catalogue.kpis)
+    starts = sum(1 for ms in catalogue.milestones if ms.kind.value == "start")
+    return "\n".join(
+        [
+            f"{catalogue.plan.title_en} ({catalogue.plan.title_ja}), catalogue {catalogue.version}",
+            f"measures:   {len(catalogue.measures)} ({defaulted} with defaulted ownership)",
+            f"kpis:       {len(catalogue.kpis)} numeric ({targets} staged targets)",
+            f"milestones: {len(catalogue.milestones)} ({starts} start-type)",
+            f"ministries: {len(catalogue.ministries)}",
+            f"reporting:  {catalogue.defaults.reporting_cadence}, "
+            f"at-risk tolerance {catalogue.defaults.at_risk_tolerance:g}",
+        ]
+    )
+
+
+def _show(args: argparse.Namespace) -> int:
+    try:
+        catalogue = load_catalogue(args.file, args.ministries)
+    except CatalogueError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    if args.json:
+        json.dump(catalogue.show_json(), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(summary(catalogue))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    catalogue, problems = validate_files(
+        args.file, args.ministries, plan_text=args.plan_text, check_sources=not args.no_sources
+    )
+    for problem in problems:
+        print(problem)
+    if problems or catalogue is None:
+        print(f"{len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(summary(catalogue))
+    return 0
