@@ -1,0 +1,3 @@
+from services.alerts.adapters.store import ensure_indexes
+
+__all__ = ["ensure_indexes"]

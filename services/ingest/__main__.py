@@ -1,0 +1,5 @@
+from services.ingest.bootstrap import create_app
+from shared.http.serve import serve
+
+if __name__ == "__main__":
+    serve(create_app, default_port=8001, argv=None)

@@ -1,0 +1,116 @@
+"""Composition root of the kpi service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from services.kpi.adapters.repository import KpiRepository, ensure_indexes
+from services.kpi.adapters.status_publisher import StatusPublisher
+from services.kpi.entrypoints.api import router
+from services.kpi.handlers import KpiHandler, KpiMetrics
+from services.kpi.settings import KpiSettings
+from shared.catalogue_store import CatalogueStore
+from shared.consumer import run_consumer
+from shared.events.contracts import (
+    MINISTRY_EVENT_TYPES,
+    KpiObservedEvent,
+    MeasureAssessedEvent,
+    MilestoneReportedEvent,
+)
+from shared.http.app import create_service_app
+from shared.kafka import create_producer, kafka_reachable
+from shared.logs import configure_logging
+from shared.metrics import ConsumerMetrics
+from shared.mongo import create_mongo_client, mongo_reachable
+from shared.tasks import TaskGroup, run_periodically
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: KpiSettings | None = None, *, clock: Callable[[], datetime] = utc_now
+) -> FastAPI:
+    settings = settings or KpiSettings()
+    configure_logging("kpi", level=settings.log_level, json=settings.log_json)
+    registry = CollectorRegistry()
+    metrics = KpiMetrics.create(registry)
+    consumer_metrics = ConsumerMetrics.create("kpi", registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        mongo = create_mongo_client(settings.mongo, app_name="shinchoku-kpi")
+        producer = create_producer(settings.kafka, client_suffix="kpi")
+        tasks = TaskGroup()
+        try:
+            db = mongo[settings.mongo.database]
+            await ensure_indexes(db)
+            await producer.start()
+            repository = KpiRepository(db)
+            catalogue = CatalogueStore(mongo, settings.mongo.database)
+            handler = KpiHandler(
+                repository=repository,
+                catalogue=catalogue,
+                publisher=StatusPublisher(producer, settings.topics.status),
+                metrics=metrics,
+                clock=clock,
+            )
+            # Status changes saved but not acknowledged before a crash go out first.
+            await handler.flush_outboxes()
+            tasks.start(
+                "consumer",
+                run_consumer(
+                    settings=settings,
+                    topic=settings.topics.events,
+                    group_id=settings.consumer_group,
+                    event_types=MINISTRY_EVENT_TYPES,
+                    handlers={
+                        KpiObservedEvent.TYPE: handler.on_subject_events,
+                        MilestoneReportedEvent.TYPE: handler.on_subject_events,
+                        MeasureAssessedEvent.TYPE: handler.on_assessments,
+                    },
+                    metrics=consumer_metrics,
+                    dead_letter_producer=producer,
+                    service="kpi",
+                ),
+            )
+
+            async def sweep_once() -> bool:
+                await handler.sweep()
+                return False
+
+            tasks.start("sweep", run_periodically(sweep_once, idle_s=settings.sweep_interval_s))
+            app.state.kpi_repository = repository
+            app.state.catalogue = catalogue
+            app.state.kpi_handler = handler
+            app.state.admin_token = (
+                settings.admin_token.get_secret_value() if settings.admin_token else None
+            )
+            timeout = settings.readiness_timeout_s
+            app.state.readiness = {
+                "kafka": lambda: kafka_reachable(producer, timeout),
+                "mongo": lambda: mongo_reachable(mongo, timeout),
+                "consumer": tasks.readiness("consumer"),
+                "sweep": tasks.readiness("sweep"),
+            }
+            yield
+        finally:
+            await tasks.stop()
+            await producer.stop()
+            await mongo.close()
+
+    return create_service_app(
+        service="kpi",
+        title="Shinchoku kpi",
+        description="KPI and milestone history and status against the plan's targets.",
+        lifespan=lifespan,
+        registry=registry,
+        routers=[router],
+        readiness_timeout_s=settings.readiness_timeout_s + 0.5,
+    )

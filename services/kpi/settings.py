@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class KpiSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="SHINCHOKU_KPI_")
+
+    consumer_group: str = "shinchoku-kpi"
+    # How often time alone is allowed to change statuses (deadlines passing, reports going stale).
+    sweep_interval_s: float = 300.0

@@ -1,0 +1,190 @@
+"""Shinchoku's event contracts: the single definition used by the producer and every consumer.
+
+Ministry events (topic ``shinchoku.events.v1``):
+  - ``shinchoku.kpi.observed.v1``        a KPI value as of a date
+  - ``shinchoku.milestone.reported.v1``  progress on a dated deliverable
+  - ``shinchoku.measure.assessed.v1``    the ministry's own rating of a measure
+Status events (topic ``shinchoku.status.v1``):
+  - ``shinchoku.kpi.status_changed.v1``  the kpi service's computed status changed
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+from shared.events.cloudevents import CloudEvent
+
+MINISTRY_SOURCE_PREFIX = "/ministries/"
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KpiObserved(_Data):
+    kpi_id: str = Field(min_length=1, max_length=128, examples=["kpi.5g-population-coverage"])
+    value: float = Field(description="The observed value, in the KPI's unit.", examples=[93.2])
+    as_of: date = Field(description="The date the value describes (not when it was sent).")
+    note: str | None = Field(default=None, max_length=4000)
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("value must be a finite number")
+        return value
+
+
+class MilestoneState(StrEnum):
+    NOT_STARTED = "not_started"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    BLOCKED = "blocked"
+
+
+class MilestoneReported(_Data):
+    milestone_id: str = Field(min_length=1, max_length=128)
+    state: MilestoneState
+    percent_complete: float = Field(ge=0, le=100)
+    expected_completion: date | None = None
+    as_of: date
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class MeasureRating(StrEnum):
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"
+    OFF_TRACK = "off_track"
+
+
+class MeasureAssessed(_Data):
+    measure_id: str = Field(min_length=1, max_length=128)
+    rating: MeasureRating
+    as_of: date
+    narrative: str | None = Field(default=None, max_length=10_000)
+
+
+class Status(StrEnum):
+    ACHIEVED = "achieved"
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"
+    OFF_TRACK = "off_track"
+    OVERDUE = "overdue"
+    STALE = "stale"
+    NO_DATA = "no_data"
+    TARGET_PENDING = "target_pending"
+
+
+# Most severe first: the order a measure's "worst child" and an alert's "slip" are read in.
+STATUS_SEVERITY_ORDER: tuple[Status, ...] = (
+    Status.OVERDUE,
+    Status.OFF_TRACK,
+    Status.STALE,
+    Status.AT_RISK,
+    Status.NO_DATA,
+    Status.TARGET_PENDING,
+    Status.ON_TRACK,
+    Status.ACHIEVED,
+)
+BAD_STATUSES = frozenset({Status.AT_RISK, Status.OFF_TRACK, Status.OVERDUE, Status.STALE})
+GOOD_STATUSES = frozenset({Status.ON_TRACK, Status.ACHIEVED})
+
+
+def status_severity(status: Status) -> int:
+    """Higher is worse."""
+    return len(STATUS_SEVERITY_ORDER) - STATUS_SEVERITY_ORDER.index(status)
+
+
+class KpiStatusChanged(_Data):
+    kpi_id: str
+    kind: Literal["kpi", "milestone"]
+    measure_id: str
+    ministries: list[str]
+    previous_status: Status | None
+    status: Status
+    # The bad-status episode this change opens, continues or (on recovery) closes.
+    episode_id: str | None
+    evaluated_on: date
+    explanation: dict[str, Any]
+
+
+class KpiObservedEvent(CloudEvent):
+    TYPE: ClassVar[str] = "shinchoku.kpi.observed.v1"
+    type: Literal["shinchoku.kpi.observed.v1"]
+    data: KpiObserved
+
+
+class MilestoneReportedEvent(CloudEvent):
+    TYPE: ClassVar[str] = "shinchoku.milestone.reported.v1"
+    type: Literal["shinchoku.milestone.reported.v1"]
+    data: MilestoneReported
+
+
+class MeasureAssessedEvent(CloudEvent):
+    TYPE: ClassVar[str] = "shinchoku.measure.assessed.v1"
+    type: Literal["shinchoku.measure.assessed.v1"]
+    data: MeasureAssessed
+
+
+class KpiStatusChangedEvent(CloudEvent):
+    TYPE: ClassVar[str] = "shinchoku.kpi.status_changed.v1"
+    type: Literal["shinchoku.kpi.status_changed.v1"]
+    data: KpiStatusChanged
+
+
+MinistryEvent = Annotated[
+    KpiObservedEvent | MilestoneReportedEvent | MeasureAssessedEvent, Field(discriminator="type")
+]
+MINISTRY_EVENT_TYPES: dict[str, type[CloudEvent]] = {
+    cls.TYPE: cls for cls in (KpiObservedEvent, MilestoneReportedEvent, MeasureAssessedEvent)
+}
+STATUS_EVENT_TYPES: dict[str, type[CloudEvent]] = {
+    KpiStatusChangedEvent.TYPE: KpiStatusChangedEvent
+}
+ALL_EVENT_TYPES: dict[str, type[CloudEvent]] = {**MINISTRY_EVENT_TYPES, **STATUS_EVENT_TYPES}
+
+ministry_event_adapter: TypeAdapter[
+    KpiObservedEvent | MilestoneReportedEvent | MeasureAssessedEvent
+] = TypeAdapter(MinistryEvent)
+
+
+def subject_id(event: CloudEvent) -> str:
+    """The catalogue id an event is about, from its data (the authority) rather than `subject`."""
+    data = event.data
+    if isinstance(data, KpiObserved):
+        return data.kpi_id
+    if isinstance(data, MilestoneReported):
+        return data.milestone_id
+    if isinstance(data, MeasureAssessed):
+        return data.measure_id
+    if isinstance(data, KpiStatusChanged):
+        return data.kpi_id
+    return event.subject
+
+
+def ministry_code_of(source: str) -> str | None:
+    """`/ministries/mic` -> `mic`; None for any other source."""
+    if not source.startswith(MINISTRY_SOURCE_PREFIX):
+        return None
+    code = source[len(MINISTRY_SOURCE_PREFIX) :].strip("/")
+    return code or None
+
+
+def new_status_event(
+    change: KpiStatusChanged, *, event_id: str, time: datetime, source: str = "/services/kpi"
+) -> KpiStatusChangedEvent:
+    return KpiStatusChangedEvent(
+        specversion="1.0",
+        id=event_id,
+        source=source,
+        type="shinchoku.kpi.status_changed.v1",
+        subject=change.kpi_id,
+        time=time,
+        partitionkey=change.kpi_id,
+        data=change,
+    )

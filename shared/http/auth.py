@@ -1,0 +1,33 @@
+"""Bearer-token authentication for admin endpoints (token from SHINCHOKU_ADMIN_TOKEN)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.http.problems import Unauthenticated
+
+_bearer = HTTPBearer(auto_error=False, description="Admin token (SHINCHOKU_ADMIN_TOKEN)")
+
+
+def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthenticated("an 'Authorization: Bearer <token>' header is required")
+    return credentials.credentials
+
+
+async def require_admin(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    token = bearer_token(credentials)
+    expected: str | None = request.app.state.admin_token
+    # Constant-time comparison; with no configured token every admin call is refused.
+    if expected is None or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Unauthenticated("the admin token is not valid")
+
+
+AdminAuth = Annotated[None, Depends(require_admin)]

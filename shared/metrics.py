@@ -1,0 +1,102 @@
+"""Prometheus metric helpers. Each service builds its metrics on its own registry in its
+composition root (no global registry: two app instances in one test process must not collide).
+
+Names follow ``shinchoku_<service>_<noun>_<unit>``; labels are small bounded sets (event type,
+outcome, ministry, status), never KPI ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+AGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0, 86400.0)
+
+
+def metric_name(service: str, name: str) -> str:
+    return f"shinchoku_{service}_{name}"
+
+
+@dataclass(frozen=True)
+class HttpMetrics:
+    requests: Counter
+    request_seconds: Histogram
+    in_flight: Gauge
+
+    @classmethod
+    def create(cls, service: str, registry: CollectorRegistry) -> HttpMetrics:
+        return cls(
+            requests=Counter(
+                metric_name(service, "http_requests"),
+                "HTTP requests answered, by method, route template and status code.",
+                ["method", "route", "status"],
+                registry=registry,
+            ),
+            request_seconds=Histogram(
+                metric_name(service, "http_request_duration_seconds"),
+                "HTTP request latency by route template.",
+                ["method", "route"],
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            in_flight=Gauge(
+                metric_name(service, "http_requests_in_flight"),
+                "HTTP requests being served now.",
+                registry=registry,
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class ConsumerMetrics:
+    events: Counter
+    batch_seconds: Histogram
+    event_age_seconds: Histogram
+    handler_retries: Counter
+    dead_letters: Counter
+    consumer_lag: Gauge
+
+    @classmethod
+    def create(cls, service: str, registry: CollectorRegistry) -> ConsumerMetrics:
+        return cls(
+            events=Counter(
+                metric_name(service, "consumer_events"),
+                "Events consumed, by event type and outcome (processed, dead_letter_<reason>).",
+                ["event_type", "outcome"],
+                registry=registry,
+            ),
+            batch_seconds=Histogram(
+                metric_name(service, "consumer_batch_duration_seconds"),
+                "Time a handler took for one batch of events of one type.",
+                ["event_type"],
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            event_age_seconds=Histogram(
+                metric_name(service, "consumer_event_age_seconds"),
+                "Age of an event (its CloudEvents time to now) when handled: processing lag.",
+                ["event_type"],
+                buckets=AGE_BUCKETS,
+                registry=registry,
+            ),
+            handler_retries=Counter(
+                metric_name(service, "consumer_handler_retries"),
+                "Handler attempts that failed and were retried (database or broker trouble).",
+                ["event_type"],
+                registry=registry,
+            ),
+            dead_letters=Counter(
+                metric_name(service, "consumer_dead_letters"),
+                "Records sent to the dead-letter topic, by reason.",
+                ["reason"],
+                registry=registry,
+            ),
+            consumer_lag=Gauge(
+                metric_name(service, "consumer_lag_records"),
+                "Records in the partition not yet consumed (high watermark minus position).",
+                ["topic", "partition"],
+                registry=registry,
+            ),
+        )

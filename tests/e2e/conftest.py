@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.mongo import MongoClient
+from shared.settings import MongoSettings, TopicSettings
+from tests.support.services import RunningService, running_services, service_environment
+from tests.support.stack import StackEndpoints
+
+
+@pytest.fixture(scope="session")
+def admin_token() -> str:
+    return secrets.token_urlsafe(16)
+
+
+@pytest.fixture(scope="session")
+def system(
+    endpoints: StackEndpoints,
+    topics: TopicSettings,
+    mongo_config: MongoSettings,
+    mongo: MongoClient,
+    admin_token: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, RunningService]]:
+    """The three services as real processes on this session's topics and database."""
+    log_dir: Path = tmp_path_factory.mktemp("service-logs")
+    envs = {
+        name: service_environment(
+            name,
+            endpoints=endpoints,
+            topics=topics,
+            database=mongo_config.database,
+            admin_token=admin_token,
+        )
+        for name in ("ingest", "kpi", "alerts")
+    }
+    with running_services(envs, log_dir) as services:
+        yield services

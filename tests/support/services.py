@@ -1,0 +1,124 @@
+"""Runs the three services as real processes (`python -m services.<name>`) for e2e tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from shared.settings import TopicSettings
+from tests.support.stack import StackEndpoints, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("ingest", "kpi", "alerts")
+
+
+@dataclass
+class RunningService:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def service_environment(
+    name: str,
+    *,
+    endpoints: StackEndpoints,
+    topics: TopicSettings,
+    database: str,
+    admin_token: str,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    prefix = f"SHINCHOKU_{name.upper()}_"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHINCHOKU_")}
+    env.update(
+        {
+            f"{prefix}KAFKA__BOOTSTRAP_SERVERS": endpoints.kafka,
+            f"{prefix}MONGO__URL": endpoints.mongo,
+            f"{prefix}MONGO__DATABASE": database,
+            f"{prefix}TOPICS__EVENTS": topics.events,
+            f"{prefix}TOPICS__STATUS": topics.status,
+            f"{prefix}TOPICS__DEAD_LETTER": topics.dead_letter,
+            f"{prefix}TOPICS__PARTITIONS": str(topics.partitions),
+            f"{prefix}CONSUMER_GROUP": f"{name}-{database}",
+            "SHINCHOKU_ADMIN_TOKEN": admin_token,
+        }
+    )
+    if name == "alerts":
+        env[f"{prefix}ALLOWED_TARGET_NETWORKS"] = json.dumps(["127.0.0.1/32"])
+        env[f"{prefix}RETRY_SCHEDULE_S"] = json.dumps([0, 0.5, 1, 2, 4])
+        env[f"{prefix}WORKER_POLL_S"] = "0.2"
+    env.update(extra or {})
+    return env
+
+
+def wait_ready(service: RunningService, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    last = ""
+    while time.monotonic() < deadline:
+        if service.process.poll() is not None:
+            raise RuntimeError(f"{service.name} exited:\n{service.log_tail()}")
+        try:
+            response = httpx.get(f"{service.url}/readyz", timeout=3.0)
+            if response.status_code == 200:
+                return
+            last = response.text
+        except httpx.HTTPError as error:
+            last = repr(error)
+        time.sleep(0.2)
+    raise RuntimeError(f"{service.name} not ready in {timeout_s}s: {last}\n{service.log_tail()}")
+
+
+def start_service(
+    name: str, env: Mapping[str, str], log_dir: Path, port: int | None = None
+) -> RunningService:
+    port = port or free_port()
+    log_path = log_dir / f"{name}-{port}.log"
+    with log_path.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=dict(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return RunningService(name, f"http://127.0.0.1:{port}", process, log_path)
+
+
+def stop_service(service: RunningService, *, kill: bool = False) -> None:
+    if service.process.poll() is None:
+        if kill:
+            service.process.kill()
+        else:
+            service.process.terminate()
+        try:
+            service.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            service.process.kill()
+            service.process.wait(timeout=10)
+
+
+@contextmanager
+def running_services(
+    envs: Mapping[str, Mapping[str, str]], log_dir: Path
+) -> Iterator[dict[str, RunningService]]:
+    started = {name: start_service(name, env, log_dir) for name, env in envs.items()}
+    try:
+        for service in started.values():
+            wait_ready(service)
+        yield started
+    finally:
+        for service in started.values():
+            stop_service(service)
