@@ -1,0 +1,81 @@
+"""/readyz follows the database: unready within seconds when it stops, ready when it is back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.settings import MongoSettings, TopicSettings
+from tests.support.ferretdb import PrivateFerretDB
+from tests.support.services import (
+    RunningService,
+    service_environment,
+    start_service,
+    stop_service,
+    wait_ready,
+)
+from tests.support.stack import StackEndpoints
+
+pytestmark = pytest.mark.integration
+
+
+def readiness(service: RunningService) -> tuple[int, dict[str, bool]]:
+    response = httpx.get(f"{service.url}/readyz", timeout=10.0)
+    return response.status_code, response.json().get("checks", {})
+
+
+def wait_for_status(service: RunningService, status: int, timeout_s: float) -> dict[str, bool]:
+    deadline = time.monotonic() + timeout_s
+    checks: dict[str, bool] = {}
+    while time.monotonic() < deadline:
+        code, checks = readiness(service)
+        if code == status:
+            return checks
+        time.sleep(0.25)
+    raise AssertionError(f"/readyz did not answer {status} within {timeout_s}s: {checks}")
+
+
+@pytest.fixture
+def private_database(tmp_path: Path) -> Iterator[PrivateFerretDB]:
+    database = PrivateFerretDB(tmp_path / "ferretdb")
+    database.start()
+    yield database
+    database.stop()
+
+
+@pytest.mark.parametrize("name", ["ingest", "kpi", "alerts"])
+def test_readyz_turns_unready_when_the_database_stops_and_ready_when_it_returns(
+    name: str,
+    private_database: PrivateFerretDB,
+    endpoints: StackEndpoints,
+    topics: TopicSettings,
+    mongo_config: MongoSettings,
+    tmp_path: Path,
+) -> None:
+    """Each service reports the database outage on /readyz within 15 s and recovers within 30 s
+    of the database's return, while /healthz stays up throughout."""
+    env = service_environment(
+        name,
+        endpoints=endpoints,
+        topics=topics,
+        database=mongo_config.database,
+        admin_token="readiness-test",
+        extra={f"SHINCHOKU_{name.upper()}_MONGO__URL": private_database.url},
+    )
+    service = start_service(name, env, tmp_path)
+    try:
+        wait_ready(service)
+        private_database.stop()
+        checks = wait_for_status(service, 503, timeout_s=15)
+        assert checks["mongo"] is False
+        assert checks["kafka"] is True
+        assert httpx.get(f"{service.url}/healthz", timeout=5).status_code == 200
+        private_database.start()
+        checks = wait_for_status(service, 200, timeout_s=30)
+        assert all(checks.values())
+    finally:
+        stop_service(service)
