@@ -36,7 +36,7 @@ class PrivateFerretDB:
     def start(self, timeout_s: float = 30.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with (self.data_dir / "ferretdb.log").open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own build
+            self.process = subprocess.Popen(
                 [
                     str(ferretdb_binary()),
                     f"-listen-addr=127.0.0.1:{self.port}",
