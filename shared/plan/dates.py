@@ -7,6 +7,35 @@ Every dated result carries the *end* of the period meant (`deadline`), its start
 (`period_start`), how coarse that period is (`precision`) and what kind of promise the phrase makes
 about it (`bound`). Phrases that name no date are returned as `UndatedPhrase` with a typed reason;
 the parser never guesses a date for them.
+
+Readings chosen where the words are vaguer than a calendar (each has plan phrases in the tests):
+
+- 今夏 / 来夏 / 昨夏 (and 春, 秋): a season of the calendar year the reference fiscal year starts
+  in (plus or minus one), like 今年/来年; undated RELATIVE without a reference fiscal year.
+  夏 is June-August (deadline 08-31), precision SEASON; 冬 is unsupported (it straddles two
+  years).
+- 令和４年度早期 ("early in FY2022"): the first half of that fiscal year, 1 April - 30 September,
+  precision FISCAL_HALF. With a start marker (早期～, 早期から) the bound is START; with no
+  marker it is AROUND, because 早期 is a hedge, not a cut-off. 早期 of a calendar year is
+  unsupported (the parser has no calendar half).
+- 令和４年度以降早期～ / 以降の早期 ("as early as possible from FY2022 on"): bound EARLIEST with
+  that fiscal year's dates. 以降 makes the year a lower bound on the start and 早期 promises no
+  year of its own, so it is not START (which would claim the start is due by the end of FY2022)
+  and not undated (the year is stated). Compare 早ければ令和５年度から, also EARLIEST.
+- 年度末 / 年末 as a start point (末から, 末以降, 末～): the closing month of that year, precision
+  MONTH (令和４年度末から: 1-31 March 2023). As a deadline (末までに, 末を目途に, bare 末) the
+  period stays the whole year, precision FISCAL_YEAR / CALENDAR_YEAR: the date is the year's end
+  either way, and the deliverable may be finished at any time in that year.
+- 令和５年の通常国会 / 令和６年常会: the ordinary Diet session is convened in January and sits 150
+  days (Diet Act arts. 2 and 10), so it closes in (about) June: the phrase is dated to June of that
+  year, precision MONTH, bound BY unless the words around it say otherwise. Of a fiscal year
+  (令和５年度の通常国会) it is unsupported: which January is meant is unclear.
+- 令和４年（2022年）分 / 令和４年度分 ("the 2022 share"): the date says which tax or accounting
+  period a document or amount is *for* (the income of calendar 2022), not when anything is due.
+  Such a date is never a deadline; when nothing else in the text gives one, the phrase is undated
+  with reason NOT_A_DEADLINE.
+- Durations counted from another event (今後３年間, プラン策定の３年後を目途に) are undated
+  RELATIVE: the event's date is not in the phrase.
 """
 
 from __future__ import annotations
@@ -60,6 +89,9 @@ class NoDateReason(StrEnum):
     FUTURE = "future"
     ONGOING = "ongoing"
     RELATIVE = "relative"
+    # A date is named, but as what something is *for* (令和４年分: the 2022 tax year), not as a
+    # due date.
+    NOT_A_DEADLINE = "not_a_deadline"
     UNRECOGNISED = "unrecognised"
 
 
@@ -134,6 +166,8 @@ _SUFFIX = (
     r"|(?:の)?(?P<half>上半期|下半期|上期|下期|前半|後半)"
     r"|(?P<month>[0-9]{1,2})月(?:(?P<day>[0-9]{1,2})日|(?P<jun>上旬|中旬|下旬)|" + _END + ")?"
     r"|(?:の)?(?P<season>春|夏|秋|冬)"
+    r"|(?:の)?(?P<early>早期)"
+    r"|(?:の)?(?P<diet>通常国会|常会)"
     r"|(?P<yend>の年末|" + _END + ")"
     r")?"
 )
@@ -170,9 +204,21 @@ _RANGE_SEP = re.compile(r"\s?(?:から|より|[～〜~])\s?")
 # A year directly followed by these is a statute number or similar identifier, not a date.
 _IDENTIFIER_AFTER = re.compile(r"(?:法律|政令|省令|条例|規則)第?[0-9]|法第")
 
+# 今夏, 来春...: a season of a year relative to the reference year (offset by the first character).
+_RELATIVE_SEASON = re.compile(r"(?P<rel>今|来|昨)(?P<season>春|夏|秋|冬)")
+_SEASON_OFFSETS = {"今": 0, "来": 1, "昨": -1}
+
+# 分 right after a date ("令和４年分の控除証明書"): the period something is for. Not the first
+# character of a word (分析, 分野, 分散...).
+_FOR_PERIOD_AFTER = re.compile(
+    r"分(?![析野散類科担割離布解権化配岐別業量母子娩界室館校署院家冊光])"
+)
+
 _PREFIX = re.compile(r"(?P<p>早ければ|遅くとも)[、,\s]?$")
 _TRAIL_AROUND = re.compile(r"頃|前後")
-_TRAIL_START = re.compile(r"(?:以降)?(?:の)?(?:早期|当初)?(?:から|より|以降|以後|[～〜~])")
+_TRAIL_START = re.compile(r"(?:以降)?(?:の)?(?:当初)?(?:から|より|以降|以後|[～〜~])")
+# "令和４年度以降早期～", "令和７年度以降の早期導入": as early as possible from that year on.
+_TRAIL_EARLIEST = re.compile(r"(?:以降|以後)(?:の)?早期(?:に|から|より|[～〜~])?")
 _TRAIL_TARGET = re.compile(
     r"(?:まで(?:に|を)?)?(?:を)?(?:目途|めど|目処)(?:に|と(?:して)?)?|まで(?:に(?:は)?|の)?"
     r"|にかけて|以前|を目標に|を目指(?:す|して)"
@@ -260,6 +306,7 @@ def _sub_period(m: re.Match[str], year: int, fiscal: bool) -> _Period:
     g = m.groupdict()  # `_BARE_MONTH` has only the month groups, hence .get below
     quarter, half, month_s, day_s = g.get("quarter"), g.get("half"), g.get("month"), g.get("day")
     season, yend = g.get("season"), g.get("yend")
+    early, diet = g.get("early"), g.get("diet")
     if quarter is not None:
         if not fiscal:
             raise _UnsupportedPeriodError("quarter of a calendar year")
@@ -298,10 +345,34 @@ def _sub_period(m: re.Match[str], year: int, fiscal: bool) -> _Period:
         return _Period(
             date(year, first_month, 1), _month_end(year, first_month + 2), Precision.SEASON
         )
+    if early is not None:
+        # 早期 ("early in the year"): the first half of the fiscal year.
+        if not fiscal:
+            raise _UnsupportedPeriodError("early part (早期) of a calendar year")
+        return _Period(date(year, 4, 1), date(year, 9, 30), Precision.FISCAL_HALF)
+    if diet is not None:
+        # The ordinary session opens in January and sits 150 days: it closes in about June.
+        if fiscal:
+            raise _UnsupportedPeriodError("ordinary Diet session of a fiscal year")
+        return _Period(date(year, 6, 1), date(year, 6, 30), Precision.MONTH)
     if fiscal and yend == "の年末":
         raise _UnsupportedPeriodError("calendar year-end of a fiscal year")
     # 末/中/内 or nothing: the whole year either way.
     return _year_period(year, fiscal)
+
+
+def _closing_month(period: _Period) -> _Period:
+    """The last month of a year-long period: where 年度末/年末 as a start point falls."""
+    last = period.end
+    return _Period(last.replace(day=1), last, Precision.MONTH)
+
+
+def _year_end_as_point(norm: str, date_end: int, period: _Period) -> bool:
+    """Is the date a whole year closed by 末 (令和４年度末, 2022年末, 年末)?"""
+    return norm[date_end - 1] == "末" and period.precision in (
+        Precision.FISCAL_YEAR,
+        Precision.CALENDAR_YEAR,
+    )
 
 
 def _point_from_match(m: re.Match[str], text: str, era: str | None) -> _Point | None:
@@ -324,7 +395,10 @@ def _point_from_match(m: re.Match[str], text: str, era: str | None) -> _Point | 
     if unit is not None and _IDENTIFIER_AFTER.match(text, m.end()):
         return None
     if unit is None:
-        if any(g[k] is not None for k in ("quarter", "half", "month", "season", "yend")):
+        if any(
+            g[k] is not None
+            for k in ("quarter", "half", "month", "season", "early", "diet", "yend")
+        ):
             return None
         return _Point(m.start(), m.end(), None, year, None, era, None)
     fiscal = unit == "年度"
@@ -348,6 +422,7 @@ class _Scan:
     dated: list[_Found]
     relative: list[tuple[str, str]]  # (matched text, why it cannot be dated)
     unsupported: list[tuple[str, str]]  # (matched text, what is unsupported)
+    for_period: list[str]  # dates followed by 分 ("令和４年分"): what something is for
 
 
 def _with_bound(
@@ -357,12 +432,14 @@ def _with_bound(
     bound = Bound.BY
     rank = 2
     end = date_end
+    starts = False  # followed by a start marker (から, 以降, ～...)
     m_around = _TRAIL_AROUND.match(norm, end)
     if m_around:
         bound, rank, end = Bound.AROUND, 0, m_around.end()
-    m_start = _TRAIL_START.match(norm, end)
-    if m_start:
-        bound, rank, end = Bound.START, 1, m_start.end()
+    if (m_earliest := _TRAIL_EARLIEST.match(norm, end)) is not None:
+        bound, rank, end, starts = Bound.EARLIEST, 1, m_earliest.end(), True
+    elif (m_start := _TRAIL_START.match(norm, end)) is not None:
+        bound, rank, end, starts = Bound.START, 1, m_start.end(), True
     elif (m_target := _TRAIL_TARGET.match(norm, end)) is not None:
         target = m_target.group(0)
         if any(w in target for w in ("目途", "めど", "目処")):
@@ -374,6 +451,10 @@ def _with_bound(
         rank, begin = 0, m_pre.start()
     if rank == 2 and norm[date_end - 1] in "末中内":
         rank = 0  # "令和４年度中に" is as much a deadline as "令和４年度までに"
+    if rank == 2 and norm[date_end - 2 : date_end] == "早期":
+        bound, rank = Bound.AROUND, 0  # "令和４年度早期に": early in the year, no cut-off
+    if starts and _year_end_as_point(norm, date_end, period):
+        period = _closing_month(period)  # "令和４年度末から": from March 2023
     phrase = DatedPhrase(
         text=text[begin:end],
         deadline=period.end,
@@ -390,7 +471,17 @@ def _scan(text: str, reference_fiscal_year: int | None) -> _Scan:
     dated: list[_Found] = []
     relative: list[tuple[str, str]] = []
     unsupported: list[tuple[str, str]] = []
+    for_period: list[str] = []
     taken: list[tuple[int, int]] = []
+
+    def is_for_period(begin: int, end: int) -> bool:
+        """Record a date followed by 分 (令和４年分): a period something is for, not a date."""
+        m_for = _FOR_PERIOD_AFTER.match(norm, end)
+        if m_for is None:
+            return False
+        for_period.append(text[begin : m_for.end()])
+        taken.append((begin, m_for.end()))
+        return True
 
     points: list[_Point] = []
     pos = 0
@@ -403,6 +494,8 @@ def _scan(text: str, reference_fiscal_year: int | None) -> _Scan:
             taken.append((m.start(), m.end()))
             continue
         if point is not None:
+            if point.period is not None and is_for_period(point.begin, point.end):
+                continue
             points.append(point)
 
     i = 0
@@ -427,6 +520,8 @@ def _scan(text: str, reference_fiscal_year: int | None) -> _Scan:
             # A unit-less start inherits the unit of the end ("平成26～平成30年度").
             fiscal = a.fiscal if a.fiscal is not None else b.fiscal
             a_period = a.period or _year_period(a.year, fiscal)
+            if _year_end_as_point(norm, a.end, a_period):
+                a_period = _closing_month(a_period)  # "令和４年度末から令和６年度末まで"
             if a_period.start <= b.period.end:
                 found = _with_bound(text, norm, a.begin, b.end, b.period, a_period.start)
                 dated.append(found)
@@ -444,7 +539,7 @@ def _scan(text: str, reference_fiscal_year: int | None) -> _Scan:
         return all(end <= s or start >= e for s, e in taken)
 
     for m in _RELATIVE.finditer(norm):
-        if not free(m.start(), m.end()):
+        if not free(m.start(), m.end()) or is_for_period(m.start(), m.end()):
             continue
         rel = m.group("rel")
         matched = text[m.start() : m.end()]
@@ -468,8 +563,28 @@ def _scan(text: str, reference_fiscal_year: int | None) -> _Scan:
         dated.append(found)
         taken.append((found.begin, found.end))
 
-    for m in _BARE_MONTH.finditer(norm):
+    for m in _RELATIVE_SEASON.finditer(norm):
         if not free(m.start(), m.end()):
+            continue
+        matched = text[m.start() : m.end()]
+        if reference_fiscal_year is None:
+            relative.append(
+                (matched, f"'{matched}' is relative and no reference fiscal year was given")
+            )
+            continue
+        # Like 今年/来年: the calendar year the reference fiscal year starts in, plus the offset.
+        year = reference_fiscal_year + _SEASON_OFFSETS[m.group("rel")]
+        try:
+            period = _sub_period(m, year, False)
+        except _UnsupportedPeriodError as exc:
+            unsupported.append((matched, str(exc)))
+            continue
+        found = _with_bound(text, norm, m.start(), m.end(), period, None)
+        dated.append(found)
+        taken.append((found.begin, found.end))
+
+    for m in _BARE_MONTH.finditer(norm):
+        if not free(m.start(), m.end()) or is_for_period(m.start(), m.end()):
             continue
         matched = text[m.start() : m.end()]
         if reference_fiscal_year is None:
@@ -485,7 +600,7 @@ def _scan(text: str, reference_fiscal_year: int | None) -> _Scan:
         taken.append((found.begin, found.end))
 
     dated.sort(key=lambda f: f.begin)
-    return _Scan(dated, relative, unsupported)
+    return _Scan(dated, relative, unsupported, for_period)
 
 
 # --- public entry points -------------------------------------------------------------------------
@@ -505,8 +620,9 @@ def parse_deadline(text: str, *, reference_fiscal_year: int | None = None) -> Pa
     """Parse a deadline phrase, possibly with surrounding words, into its governing date.
 
     The governing date is the first one carrying an explicit deadline marker (までに, 末, 中, 目途),
-    else the first start marker (から, 以降), else the first date. Relative years (今年度, 年内)
-    are dated only when `reference_fiscal_year` is given.
+    else the first start marker (から, 以降), else the first date. Relative years and seasons
+    (今年度, 年内, 今夏) are dated only when `reference_fiscal_year` is given. A date followed by 分
+    (令和４年分) is never a deadline; alone it gives NOT_A_DEADLINE.
     """
     scan = _scan(text, reference_fiscal_year)
     if scan.dated:
@@ -519,6 +635,13 @@ def parse_deadline(text: str, *, reference_fiscal_year: int | None = None) -> Pa
         matched, what = scan.unsupported[0]
         return UndatedPhrase(
             stripped, NoDateReason.UNRECOGNISED, f"{matched}: unsupported period ({what})"
+        )
+    if scan.for_period:
+        return UndatedPhrase(
+            stripped,
+            NoDateReason.NOT_A_DEADLINE,
+            f"{scan.for_period[0]}: the period something is for (e.g. a tax year's income),"
+            " not a due date",
         )
     norm = normalise_digits(text)
     if (m := _DURATION.search(norm)) is not None:

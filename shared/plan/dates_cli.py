@@ -35,6 +35,6 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         type=int,
         default=None,
         metavar="YEAR",
-        help="fiscal year that relative words (今年度, 来年度, 年内) refer to",
+        help="fiscal year that relative words (今年度, 来年度, 年内, 今夏) refer to",
     )
     parse.set_defaults(handler=_parse)

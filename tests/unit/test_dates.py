@@ -113,7 +113,26 @@ PLAN_PHRASES: list[tuple[str, date, Precision, Bound, date | None]] = [
         None,
     ),
     ("令和５年（2023年）末を目標に策定する", d(2023, 12, 31), P.CALENDAR_YEAR, B.BY, None),
-    ("令和４年度（2022年度）早期～", d(2023, 3, 31), P.FISCAL_YEAR, B.START, None),
+    # 早期: the first half of the fiscal year; ～ makes it a start.
+    ("令和４年度（2022年度）早期～", d(2022, 9, 30), P.FISCAL_HALF, B.START, None),
+    # 以降早期: as early as possible from FY2022 on: FY2022 is the earliest start, not a due date.
+    ("令和４年度（2022年度）以降早期～", d(2023, 3, 31), P.FISCAL_YEAR, B.EARLIEST, None),
+    (
+        "令和７年度（2025年度）以降の早期導入・展開を目指す",
+        d(2026, 3, 31),
+        P.FISCAL_YEAR,
+        B.EARLIEST,
+        None,
+    ),
+    # The ordinary Diet session opens in January and sits 150 days: it closes in June.
+    (
+        "令和５年（2023年）の通常国会に関連する法案を提出した上で",
+        d(2023, 6, 30),
+        P.MONTH,
+        B.BY,
+        None,
+    ),
+    ("令和６年常会提出法律案のうちから確認を試行的に行う", d(2024, 6, 30), P.MONTH, B.BY, None),
     ("令和５年（2023年）１月頃～", d(2023, 1, 31), P.MONTH, B.START, None),
     ("令和４年（2022年）夏を目途に標準仕様書を作成する", d(2022, 8, 31), P.SEASON, B.AROUND, None),
     (
@@ -160,10 +179,11 @@ PLAN_PHRASES: list[tuple[str, date, Precision, Bound, date | None]] = [
         B.BY,
         None,
     ),
+    # 年度末 as a start point is its closing month (March 2023), not the whole fiscal year.
     (
         "令和４年度（2022年度）末から警察共通基盤上で運用を開始",
         d(2023, 3, 31),
-        P.FISCAL_YEAR,
+        P.MONTH,
         B.START,
         None,
     ),
@@ -257,6 +277,17 @@ UNDATED_PHRASES: list[tuple[str, NoDateReason]] = [
     ("来年度から", NoDateReason.RELATIVE),
     ("９月末までに", NoDateReason.RELATIVE),
     ("デジタル分野への就労支援を今後３年間集中的に推進する", NoDateReason.RELATIVE),
+    # Relative to another plan's date (line 1763): left out of the catalogue, never dated.
+    ("プラン策定の３年後を目途に効果を検証し", NoDateReason.RELATIVE),
+    # 今夏 needs a reference fiscal year (see test_relative_with_reference_fiscal_year).
+    ("今夏までに地方公共団体を対象とする「夏のDigi田甲子園」を開催し", NoDateReason.RELATIVE),
+    # 分: the tax year the certificates are for (the income of 2022), not a due date (line 1273).
+    ("令和４年（2022年）分の社会保険料控除証明書", NoDateReason.NOT_A_DEADLINE),
+    (
+        "具体的には、令和４年（2022年）分の社会保険料控除証明書（国民年金保険料負担額）及び"
+        "公的年金等の源泉徴収票をマイナポータルから連携できるようにする。",
+        NoDateReason.NOT_A_DEADLINE,
+    ),
     ("令和３年法律第35号", NoDateReason.UNRECOGNISED),
     ("2020年代を通じて実現すべき", NoDateReason.UNRECOGNISED),
     ("2022年冬", NoDateReason.UNRECOGNISED),
@@ -325,6 +356,67 @@ def test_relative_with_reference_fiscal_year(
     result = parse_deadline(text, reference_fiscal_year=2022)
     assert isinstance(result, DatedPhrase)
     assert (result.deadline, result.precision) == (deadline, precision)
+
+
+# Verbatim plan phrases that need the plan's reference fiscal year (2022) to be dated.
+REFERENCE_PLAN_PHRASES: list[tuple[str, date, date, Precision, Bound]] = [
+    (
+        "今夏までに地方公共団体を対象とする「夏のDigi田甲子園」を開催し",
+        d(2022, 8, 31),
+        d(2022, 6, 1),
+        P.SEASON,
+        B.BY,
+    ),
+    ("今夏までに", d(2022, 8, 31), d(2022, 6, 1), P.SEASON, B.BY),
+    (
+        "年内を目途に国においてまち・ひと・しごと",
+        d(2022, 12, 31),
+        d(2022, 1, 1),
+        P.CALENDAR_YEAR,
+        B.AROUND,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "deadline", "period_start", "precision", "bound"), REFERENCE_PLAN_PHRASES
+)
+def test_reference_plan_phrases(
+    text: str, deadline: date, period_start: date, precision: Precision, bound: Bound
+) -> None:
+    """Relative plan phrases (今夏, 年内) are dated in the reference year, bound as worded."""
+    result = parse_deadline(text, reference_fiscal_year=2022)
+    assert isinstance(result, DatedPhrase), result
+    assert (result.deadline, result.period_start, result.precision, result.bound) == (
+        deadline,
+        period_start,
+        precision,
+        bound,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "deadline", "bound"),
+    [
+        ("今夏を目途に", d(2022, 8, 31), B.AROUND),
+        ("今秋から", d(2022, 11, 30), B.START),
+        ("来夏までに", d(2023, 8, 31), B.BY),
+        ("来春", d(2023, 5, 31), B.BY),
+        ("昨夏", d(2021, 8, 31), B.BY),
+    ],
+)
+def test_relative_seasons(text: str, deadline: date, bound: Bound) -> None:
+    """今/来/昨 + season is that season of the reference calendar year, plus or minus one."""
+    result = parse_deadline(text, reference_fiscal_year=2022)
+    assert isinstance(result, DatedPhrase), result
+    assert (result.deadline, result.precision, result.bound) == (deadline, P.SEASON, bound)
+
+
+def test_relative_winter_is_unsupported() -> None:
+    """今冬 straddles two calendar years, so even with a reference year it stays undated."""
+    result = parse_deadline("今冬までに", reference_fiscal_year=2022)
+    assert isinstance(result, UndatedPhrase)
+    assert result.reason is NoDateReason.UNRECOGNISED
 
 
 def test_same_year_stays_relative_even_with_reference() -> None:
@@ -405,6 +497,102 @@ def test_periods(text: str, deadline: date, period_start: date, precision: Preci
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "deadline", "period_start", "precision", "bound"),
+    [
+        # 早期: first fiscal half; a hedge (AROUND) unless a start or deadline marker follows.
+        ("令和４年度早期に", d(2022, 9, 30), d(2022, 4, 1), P.FISCAL_HALF, B.AROUND),
+        ("令和４年度の早期から", d(2022, 9, 30), d(2022, 4, 1), P.FISCAL_HALF, B.START),
+        ("令和５年度早期までに", d(2023, 9, 30), d(2023, 4, 1), P.FISCAL_HALF, B.BY),
+        ("今年度早期に", d(2022, 9, 30), d(2022, 4, 1), P.FISCAL_HALF, B.AROUND),
+        # 以降(の)早期: the year is the earliest start.
+        ("令和５年度以後早期に", d(2024, 3, 31), d(2023, 4, 1), P.FISCAL_YEAR, B.EARLIEST),
+        # 末 as a start point: the closing month; as a deadline: the whole year.
+        ("令和４年度末から", d(2023, 3, 31), d(2023, 3, 1), P.MONTH, B.START),
+        ("2025年度末以降", d(2026, 3, 31), d(2026, 3, 1), P.MONTH, B.START),
+        ("令和４年末から", d(2022, 12, 31), d(2022, 12, 1), P.MONTH, B.START),
+        ("令和４年の年末から", d(2022, 12, 31), d(2022, 12, 1), P.MONTH, B.START),
+        ("今年度末から", d(2023, 3, 31), d(2023, 3, 1), P.MONTH, B.START),
+        ("早ければ令和５年度末から", d(2024, 3, 31), d(2024, 3, 1), P.MONTH, B.EARLIEST),
+        ("令和４年度末までに", d(2023, 3, 31), d(2022, 4, 1), P.FISCAL_YEAR, B.BY),
+        ("令和４年度末を目途に", d(2023, 3, 31), d(2022, 4, 1), P.FISCAL_YEAR, B.AROUND),
+        ("令和４年度末", d(2023, 3, 31), d(2022, 4, 1), P.FISCAL_YEAR, B.BY),
+        ("令和４年度中から", d(2023, 3, 31), d(2022, 4, 1), P.FISCAL_YEAR, B.START),
+        # The ordinary Diet session closes in June.
+        ("2023年通常国会", d(2023, 6, 30), d(2023, 6, 1), P.MONTH, B.BY),
+        ("令和６年の常会までに", d(2024, 6, 30), d(2024, 6, 1), P.MONTH, B.BY),
+        ("来年の通常国会", d(2023, 6, 30), d(2023, 6, 1), P.MONTH, B.BY),
+    ],
+)
+def test_vague_periods(
+    text: str, deadline: date, period_start: date, precision: Precision, bound: Bound
+) -> None:
+    """早期, 以降早期, 年度末から and 通常国会 get the documented honest readings."""
+    result = parse_deadline(text, reference_fiscal_year=2022)
+    assert isinstance(result, DatedPhrase), result
+    assert (result.deadline, result.period_start, result.precision, result.bound) == (
+        deadline,
+        period_start,
+        precision,
+        bound,
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["令和５年早期に", "2023年の早期", "令和５年度の通常国会に提出", "令和５年度常会"],
+)
+def test_vague_periods_without_honest_reading(text: str) -> None:
+    """早期 of a calendar year and the Diet session of a fiscal year are undated, not guessed."""
+    result = parse_deadline(text)
+    assert isinstance(result, UndatedPhrase), result
+    assert result.reason is NoDateReason.UNRECOGNISED
+    assert "unsupported" in result.detail
+
+
+def test_year_end_start_range_starts_in_closing_month() -> None:
+    """A range opened by 年度末から starts in the fiscal year's last month."""
+    result = parse_deadline("令和４年度末から令和６年度末まで")
+    assert isinstance(result, DatedPhrase)
+    assert (result.deadline, result.precision, result.range_start) == (
+        d(2025, 3, 31),
+        P.FISCAL_YEAR,
+        d(2023, 3, 1),
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "deadline", "bound"),
+    [
+        # 分 names what the certificate is for; the other date still governs.
+        (
+            "令和４年（2022年）分の控除証明書を令和５年（2023年）１月から連携",
+            d(2023, 1, 31),
+            B.START,
+        ),
+        ("令和４年分の源泉徴収票について、令和４年度中に", d(2023, 3, 31), B.BY),
+        # 分 opening a word (分野, 分析) is not the 分 of a period.
+        ("令和４年度分野別の計画", d(2023, 3, 31), B.BY),
+        ("2022年分析結果を公表", d(2022, 12, 31), B.BY),
+    ],
+)
+def test_for_period_never_governs(text: str, deadline: date, bound: Bound) -> None:
+    """A date followed by 分 (the period something is for) is never taken as the deadline."""
+    result = parse_deadline(text)
+    assert isinstance(result, DatedPhrase), result
+    assert (result.deadline, result.bound) == (deadline, bound)
+
+
+def test_for_period_is_not_a_date_expression() -> None:
+    """find_date_expressions skips 令和４年分 and 9月分 but finds the real date beside them."""
+    text = "令和４年（2022年）分及び令和５年９月分の証明書を、令和５年度（2023年度）中に連携する"
+    found = find_date_expressions(text)
+    assert [text[s:e] for s, e, _ in found] == ["令和５年度（2023年度）中"]
+    result = parse_deadline("９月分", reference_fiscal_year=2022)
+    assert isinstance(result, UndatedPhrase)
+    assert result.reason is NoDateReason.NOT_A_DEADLINE
+
+
 def test_western_year_wins_over_disagreeing_era() -> None:
     """When the era year and the Western year in parentheses disagree, the Western year is used."""
     result = parse_deadline("令和５年度（2024年度）末までに")
@@ -469,6 +657,18 @@ def test_cli_dated(capsys: pytest.CaptureFixture[str]) -> None:
     """`shinchoku dates parse` prints date, precision and bound and exits 0."""
     assert cli_main(["dates", "parse", "令和５年度末"]) == 0
     assert capsys.readouterr().out == "2024-03-31\tfiscal_year\tby\n"
+
+
+def test_cli_relative_season_with_reference(capsys: pytest.CaptureFixture[str]) -> None:
+    """`shinchoku dates parse --reference-fy 2022 今夏までに` prints the summer of 2022."""
+    assert cli_main(["dates", "parse", "--reference-fy", "2022", "今夏までに"]) == 0
+    assert capsys.readouterr().out == "2022-08-31\tseason\tby\n"
+
+
+def test_cli_not_a_deadline(capsys: pytest.CaptureFixture[str]) -> None:
+    """A tax-year phrase is reported as not a deadline, exit 1."""
+    assert cli_main(["dates", "parse", "令和４年（2022年）分"]) == 1
+    assert capsys.readouterr().out.startswith("not_a_deadline\t")
 
 
 def test_cli_undated(capsys: pytest.CaptureFixture[str]) -> None:
@@ -550,6 +750,41 @@ def test_roundtrip_fiscal_year(sample: tuple[str, int, date, bool], marker: str)
     assert result.precision is P.FISCAL_YEAR
 
 
+@given(era_dates(), st.sampled_from(["から", "以降", "～", "より"]))
+def test_fiscal_year_end_as_start_is_march(
+    sample: tuple[str, int, date, bool], marker: str
+) -> None:
+    """年度末 followed by a start marker is March of the next calendar year, to the month."""
+    era, base, day, full = sample
+    fy = fiscal_year_of(day)
+    assume(fy - base >= 1)  # see test_roundtrip_fiscal_month
+    result = parse_deadline(f"{_era_year(era, fy - base, full)}年度末{marker}")
+    assert isinstance(result, DatedPhrase)
+    assert (result.period_start, result.deadline) == (date(fy + 1, 3, 1), date(fy + 1, 3, 31))
+    assert (result.precision, result.bound) == (P.MONTH, B.START)
+
+
+@given(era_dates(), st.sampled_from(["の通常国会", "通常国会", "常会", "の常会"]))
+def test_ordinary_diet_session_closes_in_june(
+    sample: tuple[str, int, date, bool], session: str
+) -> None:
+    """The ordinary Diet session of calendar year N is dated to June of N, with or without 西暦."""
+    era, base, day, full = sample
+    year = _era_year(era, day.year - base, full)
+    for prefix in (
+        f"{year}年",
+        f"{year}年（{_num(day.year, full)}年）",
+        f"{_num(day.year, full)}年",
+    ):
+        result = parse_deadline(f"{prefix}{session}に法案を提出")
+        assert isinstance(result, DatedPhrase)
+        assert (result.period_start, result.deadline) == (
+            date(day.year, 6, 1),
+            date(day.year, 6, 30),
+        )
+        assert (result.precision, result.bound) == (P.MONTH, B.BY)
+
+
 @given(st.integers(min_value=1900, max_value=2200))
 def test_fiscal_year_end_is_march_31_next_year(fy: int) -> None:
     """Fiscal year N always ends on 31 March of N+1 and starts on 1 April of N."""
@@ -614,3 +849,14 @@ def test_find_date_expressions_spans_on_plan_phrases(
     assert found
     for start, end, phrase in found:
         assert parse_deadline(text[start:end]) == phrase
+
+
+@given(st.lists(st.tuples(dated_phrase(), fillers), min_size=1, max_size=4), st.integers(0, 3))
+def test_for_period_dates_are_skipped(
+    parts: list[tuple[tuple[str, date], str]], where: int
+) -> None:
+    """Inserting "<year>分の" anywhere adds no date expression and changes none of the others."""
+    texts = [phrase + filler for (phrase, _), filler in parts]
+    texts.insert(min(where, len(texts)), "令和４年（2022年）分の証明書について")
+    found = find_date_expressions("".join(texts))
+    assert [p.deadline for _, _, p in found] == [deadline for (_, deadline), _ in parts]
