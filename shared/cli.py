@@ -16,6 +16,7 @@ COMMAND_GROUPS: dict[str, str] = {
     "dates": "shared.plan.dates_cli",
     "catalogue": "shared.catalogue.cli",
     "infra": "shared.infra_cli",
+    "replay": "services.kpi.replay",
 }
 
 

@@ -60,8 +60,8 @@ class ConsumerRunner:
         self,
         *,
         consumer: AIOKafkaConsumer,
-        dead_letter_producer: AIOKafkaProducer,
-        dead_letter_topic: str,
+        dead_letter_producer: AIOKafkaProducer | None,
+        dead_letter_topic: str | None,
         event_types: Mapping[str, type[CloudEvent]],
         handlers: Mapping[str, BatchHandler],
         metrics: ConsumerMetrics,
@@ -86,9 +86,17 @@ class ConsumerRunner:
     def stop(self) -> None:
         self._stopping.set()
 
-    async def run(self) -> None:
-        """Consume until stopped; never returns on a bad record, only on stop or cancellation."""
+    async def run(self, *, until: Mapping[TopicPartition, int] | None = None) -> None:
+        """Consume until stopped; never returns on a bad record, only on stop or cancellation.
+
+        `until` (end offsets) makes it a bounded run, as replay needs: it returns once every
+        listed partition's position has reached its end offset.
+        """
         while not self._stopping.is_set():
+            if until is not None and all(
+                self._positions.get(tp, 0) >= end for tp, end in until.items()
+            ):
+                return
             batches = await self._consumer.getmany(timeout_ms=500, max_records=self._max_records)
             self.last_progress = time.monotonic()
             for partition, records in batches.items():
@@ -192,11 +200,14 @@ class ConsumerRunner:
         )
 
         async def send() -> Sequence[Rejection]:
-            await self._dlq.send_and_wait(
-                self._dlq_topic, value=record.value, key=record.key, headers=headers
-            )
+            if self._dlq is not None and self._dlq_topic is not None:
+                await self._dlq.send_and_wait(
+                    self._dlq_topic, value=record.value, key=record.key, headers=headers
+                )
             return ()
 
+        # Without a dead-letter topic (a replay) the record is only counted: it was dead-lettered
+        # when it was first consumed.
         await self._retry_until_done(send, what="dead_letter")
         self._metrics.events.labels(event_type="unknown", outcome=f"dead_letter_{reason}").inc()
         self._metrics.dead_letters.labels(reason=reason).inc()

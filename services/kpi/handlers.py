@@ -16,14 +16,13 @@ import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from services.kpi.adapters.definitions import Definition, definition_from_catalogue
 from services.kpi.adapters.repository import KpiRepository
-from services.kpi.adapters.status_publisher import StatusPublisher
 from services.kpi.domain.episodes import EpisodeState, track
 from services.kpi.domain.model import (
     KpiDefinition,
@@ -66,8 +65,9 @@ class KpiMetrics:
             ),
             subjects_by_status=Gauge(
                 metric_name("kpi", "subjects"),
-                "KPIs and milestones by current status and kind (refreshed by the sweep).",
-                ["status", "kind"],
+                "KPIs and milestones by current status, kind and responsible ministry (a subject "
+                "owned by two ministries counts for each); refreshed by the sweep.",
+                ["status", "kind", "ministry"],
                 registry=registry,
             ),
         )
@@ -90,11 +90,17 @@ def _domain_event(event: CloudEvent) -> Observation | MilestoneReport:
     )
 
 
+class StatusSink(Protocol):
+    """Where status changes go: the status topic (StatusPublisher), or a replay's collector."""
+
+    async def publish(self, events: list[dict[str, Any]]) -> None: ...
+
+
 @dataclass
 class KpiHandler:
     repository: KpiRepository
     catalogue: CatalogueStore
-    publisher: StatusPublisher
+    publisher: StatusSink
     metrics: KpiMetrics
     clock: Callable[[], datetime]
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -298,6 +304,15 @@ class KpiHandler:
             self.metrics.transitions.labels(
                 from_status=data.get("previous_status") or "none", to_status=data["status"]
             ).inc()
+            # Keep the by-status gauge current between sweeps (which recount from the database).
+            for ministry in data.get("ministries") or ["unassigned"]:
+                if data.get("previous_status"):
+                    self.metrics.subjects_by_status.labels(
+                        status=data["previous_status"], kind=data["kind"], ministry=ministry
+                    ).dec()
+                self.metrics.subjects_by_status.labels(
+                    status=data["status"], kind=data["kind"], ministry=ministry
+                ).inc()
             log.info(
                 "status_changed",
                 kpi_id=data["kpi_id"],
@@ -307,13 +322,16 @@ class KpiHandler:
             )
 
     async def _refresh_status_gauge(self) -> None:
-        counts: dict[tuple[str, str], int] = {}
+        counts: dict[tuple[str, str, str], int] = {}
         for doc in await self.repository.all_states():
-            key = (doc["status"], doc["kind"])
-            counts[key] = counts.get(key, 0) + 1
+            for ministry in doc.get("ministries") or ["unassigned"]:
+                key = (doc["status"], doc["kind"], ministry)
+                counts[key] = counts.get(key, 0) + 1
         self.metrics.subjects_by_status.clear()
-        for (status, kind), count in counts.items():
-            self.metrics.subjects_by_status.labels(status=status, kind=kind).set(count)
+        for (status, kind, ministry), count in counts.items():
+            self.metrics.subjects_by_status.labels(status=status, kind=kind, ministry=ministry).set(
+                count
+            )
 
 
 def _subject_of(event: CloudEvent) -> str:

@@ -11,3 +11,5 @@ class KpiSettings(ServiceSettings):
     consumer_group: str = "shinchoku-kpi"
     # How often time alone is allowed to change statuses (deadlines passing, reports going stale).
     sweep_interval_s: float = 300.0
+    # Days the service's clock runs ahead of real time (simulation and tests only; 0 in production).
+    clock_offset_days: float = 0.0

@@ -85,3 +85,30 @@ class KpiRepository:
     async def observations(self, subject_id: str, limit: int = 1000) -> list[Document]:
         cursor = self._db[OBSERVATIONS].find({"subject_id": subject_id}).sort("as_of", 1)
         return [doc async for doc in cursor.limit(limit)]
+
+    async def states_for_measure(self, measure_id: str) -> list[Document]:
+        return [doc async for doc in self._db[STATES].find({"measure_id": measure_id})]
+
+    async def states_for_ministry(self, ministry: str) -> list[Document]:
+        return [doc async for doc in self._db[STATES].find({"ministries": ministry})]
+
+    async def latest_assessment(self, measure_id: str) -> Document | None:
+        cursor = self._db[ASSESSMENTS].find({"measure_id": measure_id})
+        cursor = cursor.sort([("as_of", -1), ("time", -1), ("event_id", -1)]).limit(1)
+        return next(iter([doc async for doc in cursor]), None)
+
+    async def latest_assessments(self, measure_ids: list[str]) -> dict[str, Document]:
+        latest: dict[str, Document] = {}
+        cursor = self._db[ASSESSMENTS].find({"measure_id": {"$in": measure_ids}})
+        async for doc in cursor:
+            key = (doc["as_of"], doc["time"], doc["event_id"])
+            current = latest.get(doc["measure_id"])
+            if current is None or key > (current["as_of"], current["time"], current["event_id"]):
+                latest[doc["measure_id"]] = doc
+        return latest
+
+    async def transitions(self, limit: int, after_id: str | None = None) -> list[Document]:
+        """Status transitions in a stable order (by `_id`), for paging the open-data export."""
+        query: Document = {"_id": {"$gt": after_id}} if after_id else {}
+        cursor = self._db[TRANSITIONS].find(query).sort("_id", 1).limit(limit)
+        return [doc async for doc in cursor]
