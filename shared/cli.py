@@ -20,17 +20,21 @@ COMMAND_GROUPS: dict[str, str] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every group, or with `only` that one (the others are not imported)."""
     parser = argparse.ArgumentParser(prog="shinchoku", description="Shinchoku command line")
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
-    for module_name in COMMAND_GROUPS.values():
-        module = importlib.import_module(module_name)
-        module.register(groups)
+    for name, module_name in COMMAND_GROUPS.items():
+        if only is None or name == only:
+            module = importlib.import_module(module_name)
+            module.register(groups)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = argv[0] if argv and argv[0] in COMMAND_GROUPS else None
+    parser = build_parser(chosen)
     args = parser.parse_args(argv)
     handler = args.handler
     code: int = handler(args)

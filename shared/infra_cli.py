@@ -11,6 +11,9 @@ import importlib
 import time
 from typing import Any
 
+from aiokafka.errors import KafkaError
+from pymongo.errors import PyMongoError
+
 from shared.kafka import ensure_topics
 from shared.mongo import create_mongo_client, mongo_reachable
 from shared.settings import InfraSettings
@@ -45,7 +48,9 @@ async def wait_and_init(settings: InfraSettings, timeout_s: float, create: bool)
             action = f"created topics {created}" if created else "topics present"
             print(f"infra ready: {action}; indexes ensured in '{settings.mongo.database}'")
             return
-        except Exception as error:  # bounded retry: the broker may still be electing itself
+        except (KafkaError, PyMongoError, OSError) as error:
+            # bounded retry: the broker may still be electing itself; anything else is a bug
+            # and fails at once
             last_error = error
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 2.0)

@@ -43,7 +43,7 @@ class ServiceSettings(BaseSettings):
     mongo: MongoSettings = MongoSettings()
     # One admin token for every service, deliberately without the service prefix.
     admin_token: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("SHINCHOKU_ADMIN_TOKEN", "admin_token")
+        default=None, validation_alias=AliasChoices("SHINCHOKU_ADMIN_TOKEN")
     )
     log_level: str = "INFO"
     # JSON logs unless explicitly asked for console rendering (developers at a terminal).

@@ -296,6 +296,8 @@ def kafka_java(main_class: str, *args: str, heap: str = "256m") -> list[str]:
 
 
 def prepare_kafka() -> None:
+    global _kafka_log_offset
+    _kafka_log_offset = KAFKA.logfile.stat().st_size if KAFKA.logfile.exists() else 0
     template = (DEPLOY / "local" / "kafka" / "server.properties.template").read_text()
     rendered = string.Template(template).substitute(
         KAFKA_PORT=KAFKA_PORT, CONTROLLER_PORT=KAFKA_CONTROLLER_PORT, DATA_DIR=KAFKA_DATA
@@ -352,10 +354,19 @@ def kafka_api_versions_ok() -> bool:
         return False
 
 
+# Where this start's log output begins: the broker counts as ready once it has logged that it
+# started *in this run* (ApiVersions alone answers a little before the broker is usable).
+_kafka_log_offset: int | None = None
+
+
 def kafka_ready() -> bool:
-    return kafka_api_versions_ok() and "Kafka Server started" in tail_of(
-        STACK / "logs" / "kafka.log", 400
-    )
+    if not kafka_api_versions_ok():
+        return False
+    if _kafka_log_offset is None:  # running before this command: the protocol answer suffices
+        return True
+    with KAFKA.logfile.open("rb") as log_file:
+        log_file.seek(_kafka_log_offset)
+        return b"Kafka Server started" in log_file.read()
 
 
 KAFKA = Component(
@@ -625,10 +636,11 @@ def cmd_run() -> None:
         token = secrets.token_urlsafe(24)
         os.environ["SHINCHOKU_ADMIN_TOKEN"] = token
         log(f"SHINCHOKU_ADMIN_TOKEN was unset; generated for this run: {token}")
+    # The catalogue first, so the services' first sweep evaluates every KPI and milestone.
+    shinchoku(
+        "catalogue", "load", env={"SHINCHOKU_MONGO__URL": f"mongodb://127.0.0.1:{MONGO_PORT}"}
+    )
     started += [svc for svc in SERVICES if svc.start()]
-    catalogue_env = {"SHINCHOKU_MONGO__URL": f"mongodb://127.0.0.1:{MONGO_PORT}"}
-    if (ROOT / "shared" / "catalogue" / "cli.py").exists():
-        shinchoku("catalogue", "load", env=catalogue_env)
     print()
     print("Shinchoku is running:")
     for name, service_port in SERVICE_PORTS.items():

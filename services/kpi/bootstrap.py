@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -12,7 +12,10 @@ from prometheus_client import CollectorRegistry
 from services.kpi.adapters.repository import KpiRepository, ensure_indexes
 from services.kpi.adapters.status_publisher import StatusPublisher
 from services.kpi.entrypoints.api import router
+from services.kpi.entrypoints.catalogue_api import router as catalogue_router
+from services.kpi.entrypoints.status_api import router as status_router
 from services.kpi.handlers import KpiHandler, KpiMetrics
+from services.kpi.queries import KpiQueries
 from services.kpi.settings import KpiSettings
 from shared.catalogue_store import CatalogueStore
 from shared.consumer import run_consumer
@@ -34,10 +37,19 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def offset_clock(days: float) -> Callable[[], datetime]:
+    """A clock running `days` ahead of the real one: for simulations and tests that move time
+    (deadlines passing, reports going stale) through a service running as a process."""
+    offset = timedelta(days=days)
+    return lambda: datetime.now(UTC) + offset
+
+
 def create_app(
     settings: KpiSettings | None = None, *, clock: Callable[[], datetime] = utc_now
 ) -> FastAPI:
     settings = settings or KpiSettings()
+    if clock is utc_now and settings.clock_offset_days:
+        clock = offset_clock(settings.clock_offset_days)
     configure_logging("kpi", level=settings.log_level, json=settings.log_json)
     registry = CollectorRegistry()
     metrics = KpiMetrics.create(registry)
@@ -89,6 +101,7 @@ def create_app(
             app.state.kpi_repository = repository
             app.state.catalogue = catalogue
             app.state.kpi_handler = handler
+            app.state.kpi_queries = KpiQueries(repository, catalogue)
             app.state.admin_token = (
                 settings.admin_token.get_secret_value() if settings.admin_token else None
             )
@@ -111,6 +124,6 @@ def create_app(
         description="KPI and milestone history and status against the plan's targets.",
         lifespan=lifespan,
         registry=registry,
-        routers=[router],
+        routers=[router, status_router, catalogue_router],
         readiness_timeout_s=settings.readiness_timeout_s + 0.5,
     )

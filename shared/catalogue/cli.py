@@ -1,10 +1,12 @@
-"""`shinchoku catalogue ...`: show and validate the plan catalogue."""
+"""`shinchoku catalogue ...`: show, validate and load the plan catalogue."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,29 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--no-sources", action="store_true", help="skip checking quotes against the plan text"
     )
     validate.set_defaults(handler=_validate)
+
+    load = commands.add_parser(
+        "load",
+        help="validate, then upsert into MongoDB (idempotent; retires, never deletes)",
+        description=(
+            "Validate the catalogue (refusing to load it when there is any problem, each printed "
+            "with its entry id and field), then upsert it into the database named by "
+            "SHINCHOKU_MONGO__URL and SHINCHOKU_MONGO__DATABASE. Entries absent from the file "
+            "are marked retired, never deleted."
+        ),
+    )
+    load.add_argument("file", nargs="?", type=Path, default=None, help="catalogue YAML")
+    load.add_argument("--ministries", type=Path, default=None, help="ministry table YAML")
+    load.add_argument(
+        "--plan-text",
+        type=Path,
+        default=None,
+        help="plan text to check quotes against (default: found beside repo)",
+    )
+    load.add_argument(
+        "--no-sources", action="store_true", help="skip checking quotes against the plan text"
+    )
+    load.set_defaults(handler=_load)
 
 
 def summary(catalogue: Catalogue) -> str:
@@ -82,3 +107,40 @@ def _validate(args: argparse.Namespace) -> int:
         return 1
     print(summary(catalogue))
     return 0
+
+
+def _load(args: argparse.Namespace) -> int:
+    # Imported here so `catalogue show`/`validate` do not pay for the MongoDB client.
+    from shared.catalogue.loader import load_into, validated_catalogue
+    from shared.mongo import create_mongo_client, mongo_reachable
+    from shared.settings import InfraSettings
+
+    try:
+        catalogue = validated_catalogue(
+            args.file,
+            args.ministries,
+            check_sources=not args.no_sources,
+            plan_text=args.plan_text,
+        )
+    except CatalogueError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s); nothing loaded", file=sys.stderr)
+        return 1
+    settings = InfraSettings()
+
+    async def run() -> int:
+        mongo = create_mongo_client(settings.mongo, app_name="shinchoku-catalogue")
+        try:
+            if not await mongo_reachable(mongo, settings.mongo.server_selection_timeout_ms / 1000):
+                print(f"MongoDB at {settings.mongo.url} did not answer", file=sys.stderr)
+                return 1
+            report = await load_into(
+                mongo[settings.mongo.database], catalogue, now=datetime.now(UTC)
+            )
+        finally:
+            await mongo.close()
+        print(report.summary())
+        return 0
+
+    return asyncio.run(run())

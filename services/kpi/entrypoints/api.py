@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from services.kpi.adapters.repository import KpiRepository
+from services.kpi.entrypoints.catalogue_api import item_view
+from services.kpi.entrypoints.status_api import Queries
 from shared.catalogue_store import CatalogueStore
 from shared.http.problems import NotFound, problem_responses
 
@@ -28,24 +31,43 @@ router = APIRouter(prefix="/v1", tags=["kpis"])
 
 @router.get(
     "/kpis/{kpi_id}",
-    summary="A KPI's or milestone's current status and explanation",
+    summary="A KPI's or milestone's current status and explanation, with its definition",
+    description="Status, evaluation, episode and observations, beside the catalogue "
+    "definition (names in Japanese and English, unit, baseline, targets, sources, state).",
     responses=problem_responses(NotFound),
 )
-async def get_kpi(kpi_id: str, repo: Repository, store: Catalogue) -> dict[str, Any]:
+async def get_kpi(
+    kpi_id: str,
+    repo: Repository,
+    store: Catalogue,
+    queries: Queries,
+    as_of: Annotated[
+        date | None,
+        Query(description="Evaluate as on this past date, from the events with as_of <= it."),
+    ] = None,
+) -> dict[str, Any]:
     item = await store.item(kpi_id)
     if item is None:
         raise NotFound(f"no KPI or milestone {kpi_id!r} in the catalogue")
     state = await repo.state(kpi_id)
     evaluation = state["evaluation"] if state else None
+    status = state["status"] if state else "no_data"
+    if as_of is not None:
+        past = await queries.evaluation_as_of(item, as_of)
+        evaluation, status = past.model_dump(mode="json"), past.status.value
     observations = await repo.observations(kpi_id)
+    if as_of is not None:
+        observations = [o for o in observations if o["as_of"] <= as_of.isoformat()]
     return {
+        **item_view(item),
         "id": kpi_id,
         "kind": item.get("kind"),
         "measure_id": item.get("measure_id"),
         "name_ja": item.get("name_ja"),
         "name_en": item.get("name_en"),
         "ministries": item.get("ministries", []),
-        "status": state["status"] if state else "no_data",
+        "status": status,
+        "as_of": as_of.isoformat() if as_of else None,
         "evaluation": evaluation,
         "episode": state["episode"] if state else None,
         "observations": [
