@@ -1,8 +1,12 @@
 """The one consumer runner every service uses: decode → validate → dispatch → commit.
 
-- Records are fetched in batches; each partition's batch is decoded, undecodable records are sent to
-  the dead-letter topic with the reason in headers, and the rest are dispatched in order, grouped
-  into runs of the same event type, to the registered batch handler for that type.
+- Records are fetched in batches (all assigned partitions at once); undecodable records are sent
+  to the dead-letter topic with the reason in headers, and the rest are dispatched, grouped by
+  event type, to the registered batch handler for that type: one call per type per fetch, so a
+  handler's per-call cost (database round trips) is spread over as many events as possible.
+  Within a type, each partition's order is kept (one KPI's events stay in order). Events of
+  different types are handed over type by type, so handlers of different types must not depend
+  on each other's order (Shinchoku's types concern different subjects).
 - A handler may reject individual events (``Rejection``): those go to the dead-letter topic too.
 - A handler that raises (database down, broker down) is retried with bounded backoff, without
   committing, until it succeeds: handlers are idempotent by event id, so redelivery is harmless.
@@ -20,7 +24,7 @@ from datetime import UTC, datetime
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from shared.events.cloudevents import CloudEvent
 from shared.events.kafka_binding import UndecodableRecord, decode_event
@@ -66,7 +70,7 @@ class ConsumerRunner:
         handlers: Mapping[str, BatchHandler],
         metrics: ConsumerMetrics,
         service: str,
-        max_records: int = 500,
+        max_records: int = 2000,
         retry_backoff_s: tuple[float, float] = (0.2, 5.0),
     ) -> None:
         self._consumer = consumer
@@ -99,26 +103,28 @@ class ConsumerRunner:
                 return
             batches = await self._consumer.getmany(timeout_ms=500, max_records=self._max_records)
             self.last_progress = time.monotonic()
-            for partition, records in batches.items():
-                if records:
-                    await self._process_partition(partition, records)
+            batches = {tp: records for tp, records in batches.items() if records}
+            if batches:
+                await self._process(batches)
             self._record_lag()
 
-    async def _process_partition(
-        self, partition: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    async def _process(
+        self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:
-        decoded: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent]] = []
-        for record in records:
-            try:
-                event = decode_event(record.value, list(record.headers), self._event_types)
-            except UndecodableRecord as error:
-                await self._dead_letter(record, error.reason, error.detail)
-                continue
-            decoded.append((record, event))
-        for run in _runs_by_type(decoded):
+        by_type: dict[str, list[tuple[ConsumerRecord[bytes, bytes], CloudEvent]]] = {}
+        for records in batches.values():
+            for record in records:
+                try:
+                    event = decode_event(record.value, list(record.headers), self._event_types)
+                except UndecodableRecord as error:
+                    await self._dead_letter(record, error.reason, error.detail)
+                    continue
+                by_type.setdefault(event.type, []).append((record, event))
+        for run in by_type.values():
             await self._dispatch(run)
-        await self._commit(partition, records[-1].offset + 1)
-        self._positions[partition] = records[-1].offset + 1
+        next_offsets = {tp: records[-1].offset + 1 for tp, records in batches.items()}
+        await self._commit(next_offsets)
+        self._positions.update(next_offsets)
 
     async def _dispatch(self, run: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent]]) -> None:
         event_type = run[0][1].type
@@ -170,9 +176,15 @@ class ConsumerRunner:
             self.retrying_since = None
             return result
 
-    async def _commit(self, partition: TopicPartition, next_offset: int) -> None:
+    async def _commit(self, next_offsets: Mapping[TopicPartition, int]) -> None:
         async def commit() -> Sequence[Rejection]:
-            await self._consumer.commit({partition: next_offset})
+            try:
+                await self._consumer.commit(dict(next_offsets))
+            except (CommitFailedError, IllegalStateError) as error:
+                # The group rebalanced while we worked: the partitions may belong to another
+                # member now, which re-reads from the last committed offset. Handlers are
+                # idempotent, so giving up this commit loses nothing.
+                log.warning("commit_abandoned_after_rebalance", error=repr(error))
             return ()
 
         await self._retry_until_done(commit, what="commit")
@@ -220,19 +232,6 @@ class ConsumerRunner:
                 self._metrics.consumer_lag.labels(
                     topic=partition.topic, partition=str(partition.partition)
                 ).set(max(highwater - position, 0))
-
-
-def _runs_by_type(
-    decoded: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent]],
-) -> list[list[tuple[ConsumerRecord[bytes, bytes], CloudEvent]]]:
-    """Consecutive events of one type form a run: order across types is kept."""
-    runs: list[list[tuple[ConsumerRecord[bytes, bytes], CloudEvent]]] = []
-    for item in decoded:
-        if runs and runs[-1][0][1].type == item[1].type:
-            runs[-1].append(item)
-        else:
-            runs.append([item])
-    return runs
 
 
 def dead_letter_summary(headers: Sequence[tuple[str, bytes]]) -> dict[str, str]:

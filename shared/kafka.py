@@ -30,7 +30,7 @@ def create_producer(settings: KafkaSettings, *, client_suffix: str) -> AIOKafkaP
 
 
 def create_consumer(
-    settings: KafkaSettings, *, topics: Iterable[str], group_id: str, max_records: int = 500
+    settings: KafkaSettings, *, topics: Iterable[str], group_id: str, max_records: int = 2000
 ) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         *topics,

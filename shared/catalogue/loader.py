@@ -39,6 +39,7 @@ from shared.catalogue_store import (
     VERSIONS,
     ensure_indexes,
 )
+from shared.mongo import bulk_write_chunked
 
 __all__ = [
     "CatalogueDocuments",
@@ -204,7 +205,7 @@ async def _sync(
         )
         counts.retired += 1
     if operations:
-        await collection.bulk_write(operations, ordered=False)
+        await bulk_write_chunked(collection, operations)
     return counts
 
 

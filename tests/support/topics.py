@@ -15,8 +15,12 @@ class TopicTail:
 
     def __init__(self, bootstrap_servers: str, topic: str) -> None:
         self._consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest",
-            enable_auto_commit=False, group_id=None)
+            topic,
+            bootstrap_servers=bootstrap_servers,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+        )
         self.seen: list[dict[str, Any]] = []
 
     async def __aenter__(self) -> TopicTail:
@@ -26,8 +30,9 @@ class TopicTail:
     async def __aexit__(self, *_: object) -> None:
         await self._consumer.stop()
 
-    async def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool],
-                       timeout_s: float = 60.0) -> list[dict[str, Any]]:
+    async def wait_for(
+        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 60.0
+    ) -> list[dict[str, Any]]:
         async with asyncio.timeout(timeout_s):
             while not predicate(self.seen):
                 batch = await self._consumer.getmany(timeout_ms=300)

@@ -16,6 +16,8 @@ from pymongo import ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from shared.mongo import bulk_write_chunked
+
 OBSERVATIONS = "kpi_observations"
 STATES = "kpi_states"
 TRANSITIONS = "kpi_transitions"
@@ -64,8 +66,8 @@ class KpiRepository:
 
     async def save_states(self, documents: list[Document]) -> None:
         if documents:
-            await self._db[STATES].bulk_write(
-                [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in documents], ordered=False
+            await bulk_write_chunked(
+                self._db[STATES], [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in documents]
             )
 
     async def record_transitions(self, documents: list[Document]) -> None:
