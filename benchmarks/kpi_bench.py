@@ -173,7 +173,7 @@ def start_kpi_service(
         }
     )
     with log_path.open("ab") as out:
-        process = subprocess.Popen(  # noqa: S603 - our own module
+        process = subprocess.Popen(
             [sys.executable, "-m", "services.kpi", "--port", str(port)],
             cwd=ROOT,
             env=env,

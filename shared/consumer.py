@@ -265,6 +265,10 @@ async def run_consumer(
             await consumer.stop()
             await asyncio.sleep(2.0)
             continue
+        except BaseException:
+            # Cancelled (shutdown) while joining: close the half-started consumer, don't leak it.
+            await asyncio.shield(consumer.stop())
+            raise
         runner = ConsumerRunner(
             consumer=consumer,
             dead_letter_producer=dead_letter_producer,

@@ -60,6 +60,14 @@ def service_environment(
         env[f"{prefix}ALLOWED_TARGET_NETWORKS"] = json.dumps(["127.0.0.1/32"])
         env[f"{prefix}RETRY_SCHEDULE_S"] = json.dumps([0, 0.5, 1, 2, 4])
         env[f"{prefix}WORKER_POLL_S"] = "0.2"
+        # Compressed notification policy: a 2 s grouping window (two slips of one ingest batch
+        # land in one delivery), short leases and claim recovery, a prompt batcher.
+        env[f"{prefix}GROUPING_WINDOW_S"] = "2"
+        env[f"{prefix}BATCHER_POLL_S"] = "0.1"
+        env[f"{prefix}LEASE_S"] = "10"
+        env[f"{prefix}DELIVERY_TIMEOUT_S"] = "5"
+        env[f"{prefix}CLAIM_RECOVERY_S"] = "5"
+        env[f"{prefix}METRICS_REFRESH_S"] = "1"
     env.update(extra or {})
     return env
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -17,14 +18,33 @@ from tests.support.stack import free_port
 class ReceivedWebhook:
     headers: dict[str, str]
     body: bytes
+    # Wall-clock arrival time (time.time()), for latency measurements.
+    received_at: float = 0.0
+    # The status code the receiver answered.
+    status_code: int = 204
 
 
 @dataclass
 class WebhookReceiver:
     url: str = ""
+    # Requests answered with success, in arrival order.
     received: list[ReceivedWebhook] = field(default_factory=list)
+    # How many of the next requests to fail (answered with `fail_status`).
     fail_next: int = 0
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    # Every request, failed ones included, in arrival order.
+    attempts: list[ReceivedWebhook] = field(default_factory=list)
+    fail_status: int = 503
+    # Sent as `Retry-After` with failures when set.
+    retry_after: str | None = None
+    # Fail every request until set to False (on top of `fail_next`).
+    failing: bool = False
+    # When set, requests wait for this event before being answered (a slow endpoint).
+    gate: asyncio.Event | None = None
+    in_progress: int = 0
+    attempted: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set when a request has arrived (before any gate holds it).
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def wait_for(self, count: int, timeout_s: float) -> list[ReceivedWebhook]:
         async with asyncio.timeout(timeout_s):
@@ -32,6 +52,14 @@ class WebhookReceiver:
                 self.arrived.clear()
                 await self.arrived.wait()
         return self.received
+
+    async def wait_for_attempts(self, count: int, timeout_s: float) -> list[ReceivedWebhook]:
+        """Wait until `count` requests (successful or not) have been answered."""
+        async with asyncio.timeout(timeout_s):
+            while len(self.attempts) < count:
+                self.attempted.clear()
+                await self.attempted.wait()
+        return self.attempts
 
 
 @contextlib.asynccontextmanager
@@ -42,10 +70,25 @@ async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
     @app.post("/hook")
     async def hook(request: Request) -> Response:
         body = await request.body()
-        if receiver.fail_next > 0:
-            receiver.fail_next -= 1
-            return Response(status_code=503)
-        receiver.received.append(ReceivedWebhook(dict(request.headers), body))
+        arrived_at = time.time()
+        receiver.in_progress += 1
+        receiver.entered.set()
+        try:
+            if receiver.gate is not None:
+                await receiver.gate.wait()
+        finally:
+            receiver.in_progress -= 1
+        if receiver.fail_next > 0 or receiver.failing:
+            receiver.fail_next = max(receiver.fail_next - 1, 0)
+            record = ReceivedWebhook(dict(request.headers), body, arrived_at, receiver.fail_status)
+            receiver.attempts.append(record)
+            receiver.attempted.set()
+            headers = {"retry-after": receiver.retry_after} if receiver.retry_after else None
+            return Response(status_code=receiver.fail_status, headers=headers)
+        record = ReceivedWebhook(dict(request.headers), body, arrived_at, 204)
+        receiver.attempts.append(record)
+        receiver.received.append(record)
+        receiver.attempted.set()
         receiver.arrived.set()
         return Response(status_code=204)
 
@@ -63,5 +106,7 @@ async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
     try:
         yield receiver
     finally:
+        if receiver.gate is not None:
+            receiver.gate.set()
         server.should_exit = True
         await task

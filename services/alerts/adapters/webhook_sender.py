@@ -1,11 +1,125 @@
-"""Sends one signed webhook over HTTP (httpx) and reports what happened."""
+"""Sends one signed webhook over HTTP (httpx) and reports what happened.
+
+The SSRF guard is enforced where the connection is made: the transport's network backend
+resolves the target host itself, refuses it unless every address is acceptable
+(`domain.ssrf.refusal_reason`), and connects to an address it has just checked. DNS answers that
+change after a subscription was created (DNS rebinding) therefore cannot turn a delivery inward.
+Proxies from the environment are ignored and redirects are not followed (Standard Webhooks:
+a 3xx is a failure).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
 
+import httpcore
 import httpx
+
+from services.alerts.domain.ssrf import refusal_reason
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+class TargetRefused(Exception):  # noqa: N818 - reads as a condition
+    """The target resolves to an address the SSRF guard refuses."""
+
+
+async def resolve(host: str, port: int = 443) -> list[str]:
+    """Every address `host` resolves to (IPv4 and IPv6), in the resolver's order."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def check_target(
+    host: str, port: int, allowed: Sequence[str], resolver: Resolver = resolve
+) -> list[str]:
+    """The addresses to connect to, or TargetRefused (also when the host does not resolve)."""
+    try:
+        addresses = await resolver(host, port)
+    except OSError as error:
+        raise TargetRefused(f"the host {host!r} does not resolve: {error}") from error
+    reason = refusal_reason(addresses, allowed=allowed)
+    if reason is not None:
+        raise TargetRefused(reason)
+    return addresses
+
+
+class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
+    """An httpcore backend that connects only to addresses the SSRF guard accepts."""
+
+    def __init__(
+        self,
+        allowed: Sequence[str],
+        *,
+        resolver: Resolver = resolve,
+        inner: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
+        self._allowed = list(allowed)
+        self._resolver = resolver
+        self._inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        async with asyncio.timeout(timeout):
+            addresses = await check_target(host, port, self._allowed, self._resolver)
+        last_error: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
+                last_error = error
+        assert last_error is not None
+        raise last_error
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise TargetRefused("unix sockets are not webhook targets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def guarded_client(
+    *, allowed: Sequence[str], timeout_s: float, resolver: Resolver = resolve
+) -> httpx.AsyncClient:
+    """An httpx client whose every connection passes the SSRF guard."""
+    transport = httpx.AsyncHTTPTransport(trust_env=False, retries=0)
+    # httpx builds its httpcore pool without a way to pass a network backend: replace it.
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        max_connections=200,
+        max_keepalive_connections=50,
+        keepalive_expiry=30.0,
+        http1=True,
+        http2=False,
+        network_backend=GuardedNetworkBackend(allowed, resolver=resolver),
+    )
+    return httpx.AsyncClient(
+        transport=transport, timeout=timeout_s, follow_redirects=False, trust_env=False
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,19 +128,30 @@ class SendResult:
     latency_s: float
     error: str | None
     retry_after_s: float | None
+    # success, http_error, timeout, network_error or refused (the SSRF guard)
+    result: str
 
     @property
     def succeeded(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
+        return self.result == "success"
 
 
-def parse_retry_after(value: str | None) -> float | None:
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP-date)."""
     if value is None:
         return None
+    value = value.strip()
     try:
         return max(float(value), 0.0)
     except ValueError:
-        return None  # HTTP-date form: fall back to our own schedule
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
 
 
 class WebhookSender:
@@ -35,15 +160,25 @@ class WebhookSender:
 
     async def send(self, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
         started = time.perf_counter()
+
+        def failed(result: str, error: str) -> SendResult:
+            return SendResult(None, time.perf_counter() - started, error[:500], None, result)
+
         try:
             response = await self._client.post(url, content=body, headers=headers)
+        except TargetRefused as error:
+            return failed("refused", f"target refused: {error}")
+        except httpx.TimeoutException as error:
+            return failed("timeout", f"{type(error).__name__}: {error}")
         except httpx.HTTPError as error:
-            return SendResult(
-                None, time.perf_counter() - started, f"{type(error).__name__}: {error}"[:500], None
-            )
+            return failed("network_error", f"{type(error).__name__}: {error}")
+        latency = time.perf_counter() - started
+        if response.is_success:
+            return SendResult(response.status_code, latency, None, None, "success")
         return SendResult(
             response.status_code,
-            time.perf_counter() - started,
-            None if response.is_success else f"HTTP {response.status_code}",
+            latency,
+            f"HTTP {response.status_code}",
             parse_retry_after(response.headers.get("retry-after")),
+            "http_error",
         )

@@ -2,7 +2,11 @@
 
 A **slip** is a change to a worse status that is bad (at risk, off track, overdue, stale); an
 ``overdue`` or ``stale`` slip has a kind of its own. A **recovery** is a change from a bad status
-back to on track or achieved.
+back to on track or achieved; it is sent only to subscriptions whose filter asks for it.
+
+**Divergence** (a ministry's self-assessment contradicting the computed status) is a kind a
+filter may name today; it activates when the kpi service publishes divergence events (it does
+not yet, and this service invents no producer for it).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.events.contracts import (
     BAD_STATUSES,
@@ -29,7 +33,7 @@ class NotificationKind(StrEnum):
     DIVERGENCE = "divergence"
 
 
-# Webhook `type` per kind (Standard Webhooks: `<resource>.<event>`).
+# Webhook `type` per kind (Standard Webhooks: hierarchical, full-stop delimited).
 WEBHOOK_TYPES: dict[NotificationKind, str] = {
     NotificationKind.SLIPPED: "kpi.slipped",
     NotificationKind.RECOVERED: "kpi.recovered",
@@ -43,9 +47,14 @@ DEFAULT_KINDS = (
     NotificationKind.STALE,
     NotificationKind.DIVERGENCE,
 )
+# Kinds that describe a KPI staying in a bad status, so a reminder can follow them.
+REMINDING_KINDS = frozenset(
+    {NotificationKind.SLIPPED, NotificationKind.OVERDUE, NotificationKind.STALE}
+)
 
 
 def classify(change: KpiStatusChanged) -> NotificationKind | None:
+    """The kind of notification a status change is, or None when it is not worth one."""
     previous, new = change.previous_status, change.status
     if new in BAD_STATUSES:
         worse = previous is None or status_severity(new) > status_severity(previous)
@@ -62,17 +71,32 @@ def classify(change: KpiStatusChanged) -> NotificationKind | None:
 
 
 class SubscriptionFilter(BaseModel):
-    """Empty lists match everything."""
+    """What a subscription wants to hear about. Empty lists match everything; the dimensions
+    are combined with AND, the values inside one list with OR."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    ministries: list[str] = Field(default_factory=list, description="Ministry codes, e.g. mic")
-    measures: list[str] = Field(default_factory=list)
+    ministries: list[str] = Field(
+        default_factory=list, description="Ministry codes, e.g. `mic`", examples=[["mic"]]
+    )
+    measures: list[str] = Field(default_factory=list, description="Measure ids")
     kpis: list[str] = Field(default_factory=list, description="KPI or milestone ids")
     min_severity: Status = Field(
-        default=Status.AT_RISK, description="Least severe new status that notifies (slips)"
+        default=Status.AT_RISK,
+        description="Least severe new status that notifies (recoveries always pass). Severity, "
+        "worst first: overdue, off_track, stale, at_risk.",
     )
-    kinds: list[NotificationKind] = Field(default_factory=lambda: list(DEFAULT_KINDS))
+    kinds: list[NotificationKind] = Field(
+        default_factory=lambda: list(DEFAULT_KINDS),
+        min_length=1,
+        description="Which kinds to receive. `recovered` only when named; `divergence` "
+        "activates when the kpi service publishes self-assessment divergences.",
+    )
+
+    @field_validator("kinds")
+    @classmethod
+    def _unique_kinds(cls, kinds: list[NotificationKind]) -> list[NotificationKind]:
+        return list(dict.fromkeys(kinds))
 
 
 def matches(
@@ -93,13 +117,49 @@ def matches(
 
 def notification_key(subscription_id: str, change: KpiStatusChanged, kind: NotificationKind) -> str:
     """One notification per subscription, KPI episode and kind: the deduplication key."""
-    return f"{subscription_id}:{change.kpi_id}:{change.episode_id}:{kind.value}"
+    return f"{subscription_id}:{change.kpi_id}:{change.episode_id or '-'}:{kind.value}"
+
+
+def reminder_key(original_key: str, number: int) -> str:
+    """The key of the `number`-th reminder of a notification (1-based)."""
+    return f"{original_key}#r{number}"
 
 
 def select(
     subscriptions: Sequence[tuple[str, SubscriptionFilter]], change: KpiStatusChanged
 ) -> list[tuple[str, NotificationKind]]:
+    """The (subscription, kind) pairs a status change notifies."""
     kind = classify(change)
     if kind is None:
         return []
     return [(sub_id, kind) for sub_id, flt in subscriptions if matches(flt, change, kind)]
+
+
+def closes_episode(change: KpiStatusChanged) -> bool:
+    """A change out of the bad statuses ends the episode it carries: no more reminders."""
+    return change.status not in BAD_STATUSES and change.episode_id is not None
+
+
+def still_relevant(
+    kind: NotificationKind, episode_id: str | None, current: KpiStatusChanged | None
+) -> bool:
+    """Whether a held-back notification is still worth sending, given the KPI's latest change.
+
+    - a slip: the episode it reported is still open (the KPI is still in a bad status);
+    - an overdue or stale notification: the same, and the status is still overdue or stale;
+    - a recovery: the KPI is still good and no new episode has opened since;
+    - a divergence: always (it reports a ministry's statement, not a status).
+    """
+    if kind is NotificationKind.DIVERGENCE:
+        return True
+    if current is None:
+        return False
+    if kind is NotificationKind.RECOVERED:
+        return current.status not in BAD_STATUSES and current.episode_id in (episode_id, None)
+    if current.status not in BAD_STATUSES or current.episode_id != episode_id:
+        return False
+    if kind is NotificationKind.OVERDUE:
+        return current.status is Status.OVERDUE
+    if kind is NotificationKind.STALE:
+        return current.status is Status.STALE
+    return True

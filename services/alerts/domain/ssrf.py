@@ -1,32 +1,62 @@
-"""Which webhook targets are refused: loopback, private, link-local, metadata, reserved ranges."""
+"""Which webhook targets are refused: loopback, private, link-local, metadata, reserved ranges.
+
+Checked when a subscription is created or its URL changed, and again at every delivery (the
+sender connects only to an address it has just checked, so a DNS answer that changes after the
+check, DNS rebinding, cannot redirect a delivery inward).
+"""
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
 
-# Cloud metadata endpoints sit in link-local space already; named here so the reason is clear.
-METADATA_ADDRESSES = frozenset({"169.254.169.254", "fd00:ec2::254", "100.100.100.200"})
+# Cloud metadata endpoints (AWS/GCP/Azure, AWS IPv6, Alibaba); named so the reason is clear.
+METADATA_ADDRESSES = frozenset(
+    {
+        ipaddress.ip_address("169.254.169.254"),
+        ipaddress.ip_address("fd00:ec2::254"),
+        ipaddress.ip_address("100.100.100.200"),
+    }
+)
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _parse(text: str) -> IpAddress:
+    address = ipaddress.ip_address(text.split("%")[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def refusal_reason(addresses: Iterable[str], *, allowed: Iterable[str] = ()) -> str | None:
     """Why a target resolving to `addresses` is refused (None: acceptable).
 
-    `allowed` lists addresses or networks an operator explicitly permits (tests allow 127.0.0.1).
+    Every address must be acceptable. `allowed` lists addresses or networks an operator
+    explicitly permits (tests allow 127.0.0.1/32).
     """
     allowed_networks = [ipaddress.ip_network(a, strict=False) for a in allowed]
+    seen = False
     for text in addresses:
-        address = ipaddress.ip_address(text.split("%")[0])
+        seen = True
+        try:
+            address = _parse(text)
+        except ValueError:
+            return f"{text!r} is not an IP address"
         if any(address in network for network in allowed_networks):
             continue
-        if text in METADATA_ADDRESSES:
-            return f"{text} is a cloud metadata address"
+        if address in METADATA_ADDRESSES:
+            return f"{address} is a cloud metadata address"
         if address.is_loopback:
-            return f"{text} is a loopback address"
+            return f"{address} is a loopback address"
         if address.is_link_local:
-            return f"{text} is a link-local address"
+            return f"{address} is a link-local address"
         if address.is_private:
-            return f"{text} is a private address"
+            return f"{address} is a private address"
         if address.is_multicast or address.is_reserved or address.is_unspecified:
-            return f"{text} is not a routable unicast address"
+            return f"{address} is not a routable unicast address"
+        if not address.is_global:
+            return f"{address} is not a public address"
+    if not seen:
+        return "the host resolves to no address"
     return None

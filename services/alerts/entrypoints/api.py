@@ -1,37 +1,58 @@
-"""Subscriptions API of the alerts service (admin-authenticated)."""
+"""The alerts API: subscriptions, silences, delivery log and redelivery. Every route needs the
+admin bearer token (SHINCHOKU_ADMIN_TOKEN); nothing here is readable without it."""
 
 from __future__ import annotations
 
-import asyncio
-import secrets as secrets_module
-import socket
-from datetime import datetime
-from typing import Annotated, Any
-from urllib.parse import urlsplit
+from datetime import date, datetime, timedelta
+from enum import Enum
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, FastAPI, Query, Response
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field
 
-from services.alerts.adapters.store import DeliveryQueue, SubscriptionStore
-from services.alerts.domain.notifications import SubscriptionFilter
-from services.alerts.domain.signing import new_secret
-from services.alerts.domain.ssrf import refusal_reason
-from shared.http.auth import AdminAuth
+from services.alerts.adapters.store import Document
+from services.alerts.domain.notifications import NotificationKind, SubscriptionFilter
+from services.alerts.domain.silences import QuietHours, SilenceScope
+from services.alerts.entrypoints.deps import Commands
+from shared.events.contracts import Status
+from shared.http.auth import require_admin
 from shared.http.problems import (
-    FieldError,
+    Conflict,
     NotFound,
     Unauthenticated,
     ValidationProblem,
     problem_responses,
 )
 
+SubscriptionState = Literal["active", "paused", "disabled"]
+DeliveryState = Literal["pending", "delivered", "failed", "held", "cancelled"]
+NotificationState = Literal["waiting", "muted", "claimed", "batched", "dropped"]
 
-class SubscriptionIn(BaseModel):
+
+class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+
+# Subscriptions ---------------------------------------------------------------------------------
+
+
+class SubscriptionIn(_In):
     url: AnyHttpUrl = Field(examples=["https://pmo.example.go.jp/hooks/shinchoku"])
     filter: SubscriptionFilter = Field(default_factory=SubscriptionFilter)
     description: str | None = Field(default=None, max_length=500)
+
+
+class SubscriptionPatch(_In):
+    """Only the fields present change."""
+
+    url: AnyHttpUrl | None = None
+    filter: SubscriptionFilter | None = None
+    description: str | None = Field(default=None, max_length=500)
+
+
+class SecretInfo(BaseModel):
+    created_at: datetime
+    expires_at: datetime | None = Field(description="Set while an older secret still co-signs.")
 
 
 class SubscriptionOut(BaseModel):
@@ -39,148 +60,551 @@ class SubscriptionOut(BaseModel):
     url: str
     filter: SubscriptionFilter
     description: str | None
-    state: str
+    state: SubscriptionState
+    state_reason: str | None = None
+    failing_since: datetime | None = None
+    disabled_at: datetime | None = None
     created_at: datetime
+    updated_at: datetime | None = None
+    secrets: list[SecretInfo] = Field(description="Signing secrets (metadata only, never values).")
 
 
 class SubscriptionCreated(SubscriptionOut):
-    secret: str = Field(description="The signing secret (whsec_…). Shown only in this answer.")
+    secret: str = Field(description="The signing secret (`whsec_…`). Shown only in this answer.")
 
 
-class DeliveryAttempt(BaseModel):
-    delivery_id: str
-    at: datetime
-    status_code: int | None
-    latency_ms: float
-    error: str | None
+class SubscriptionList(BaseModel):
+    items: list[SubscriptionOut]
+    limit: int
+    offset: int
 
 
-def subscription_store(request: Request) -> SubscriptionStore:
-    store: SubscriptionStore = request.app.state.subscription_store
-    return store
+class RotateIn(_In):
+    overlap_s: float | None = Field(
+        default=None,
+        ge=0,
+        le=7 * 86_400,
+        description="How long the current secret keeps co-signing (default: the setting, 24 h).",
+    )
 
 
-def delivery_queue(request: Request) -> DeliveryQueue:
-    queue: DeliveryQueue = request.app.state.delivery_queue
-    return queue
+class SecretRotated(SubscriptionOut):
+    secret: str = Field(description="The new signing secret. Shown only in this answer.")
 
 
-Subscriptions = Annotated[SubscriptionStore, Depends(subscription_store)]
-Queue = Annotated[DeliveryQueue, Depends(delivery_queue)]
-router = APIRouter(prefix="/v1", tags=["subscriptions"])
-ADMIN_PROBLEMS = problem_responses(Unauthenticated, NotFound, ValidationProblem)
-
-
-async def check_target(url: str, allowed: list[str]) -> None:
-    """The SSRF guard: refuse targets resolving to internal addresses unless allowed."""
-    host = urlsplit(url).hostname or ""
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError as error:
-        raise ValidationProblem(
-            f"the target host {host!r} does not resolve",
-            errors=[FieldError(field="url", reason=str(error))],
-        ) from error
-    reason = refusal_reason({str(info[4][0]) for info in infos}, allowed=allowed)
-    if reason:
-        raise ValidationProblem(
-            f"the target URL is refused: {reason}",
-            errors=[FieldError(field="url", reason=reason)],
-            extensions={"code": "ssrf_refused"},
-        )
-
-
-def to_out(doc: dict[str, Any]) -> dict[str, Any]:
+def subscription_out(doc: Document) -> dict[str, Any]:
     return SubscriptionOut(
         id=doc["_id"],
         url=doc["url"],
         filter=SubscriptionFilter.model_validate(doc["filter"]),
         description=doc.get("description"),
         state=doc["state"],
+        state_reason=doc.get("state_reason"),
+        failing_since=doc.get("failing_since"),
+        disabled_at=doc.get("disabled_at") if doc["state"] == "disabled" else None,
         created_at=doc["created_at"],
+        updated_at=doc.get("updated_at"),
+        secrets=[
+            SecretInfo(created_at=s["created_at"], expires_at=s.get("expires_at"))
+            for s in doc["secrets"]
+        ],
     ).model_dump(mode="json")
+
+
+# Delivery log ----------------------------------------------------------------------------------
+
+
+class DeliveryOut(BaseModel):
+    id: str = Field(description="The message's `webhook-id`, the same on every attempt.")
+    type: str
+    state: DeliveryState
+    attempts: int
+    notification_ids: list[str]
+    kpi_ids: list[str]
+    created_at: datetime
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None = None
+    last_status_code: int | None = None
+    last_error: str | None = None
+
+
+class DeliveryList(BaseModel):
+    items: list[DeliveryOut]
+
+
+class AttemptOut(BaseModel):
+    message_id: str
+    attempt: int
+    at: datetime
+    status_code: int | None
+    latency_ms: float
+    result: str = Field(description="success, http_error, timeout, network_error or refused")
+    error: str | None
+    manual: bool = Field(description="Part of a manual redelivery.")
+
+
+class AttemptList(BaseModel):
+    items: list[AttemptOut]
+
+
+class NotificationOut(BaseModel):
+    id: str
+    kind: NotificationKind
+    kpi_id: str
+    measure_id: str
+    episode_id: str | None
+    status: Status
+    reminder: int
+    state: NotificationState
+    changed_at: datetime
+    created_at: datetime
+    muted_until: datetime | None = None
+    muted_by: list[str] = Field(default_factory=list)
+    delivery_id: str | None = None
+    dropped_reason: str | None = None
+
+
+class NotificationList(BaseModel):
+    items: list[NotificationOut]
+
+
+class RedeliverRange(_In):
+    since: AwareDatetime
+    until: AwareDatetime
+
+
+class RedeliverResult(BaseModel):
+    queued: int = Field(description="Failed messages queued again.")
+
+
+def delivery_out(doc: Document) -> dict[str, Any]:
+    return DeliveryOut(
+        id=doc["_id"],
+        type=doc["type"],
+        state=doc["state"],
+        attempts=doc["attempts"],
+        notification_ids=doc["notification_ids"],
+        kpi_ids=doc.get("kpi_ids", []),
+        created_at=doc["created_at"],
+        next_attempt_at=doc.get("next_attempt_at") if doc["state"] == "pending" else None,
+        delivered_at=doc.get("delivered_at"),
+        last_status_code=doc.get("last_status_code"),
+        last_error=doc.get("last_error"),
+    ).model_dump(mode="json")
+
+
+def notification_out(doc: Document) -> dict[str, Any]:
+    return NotificationOut(
+        id=doc["_id"],
+        kind=doc["kind"],
+        kpi_id=doc["kpi_id"],
+        measure_id=doc["measure_id"],
+        episode_id=doc.get("episode_id"),
+        status=doc["change"]["status"],
+        reminder=doc.get("reminder", 0),
+        state=doc["state"],
+        changed_at=doc["changed_at"],
+        created_at=doc["created_at"],
+        muted_until=doc.get("muted_until") if doc["state"] == "muted" else None,
+        muted_by=doc.get("muted_by") or [],
+        delivery_id=doc.get("delivery_id"),
+        dropped_reason=doc.get("dropped_reason"),
+    ).model_dump(mode="json")
+
+
+# Silences --------------------------------------------------------------------------------------
+
+
+class SilenceIn(_In):
+    scope: SilenceScope = Field(default_factory=SilenceScope)
+    starts_at: AwareDatetime | None = Field(default=None, description="Default: now.")
+    ends_at: AwareDatetime | None = Field(
+        default=None, description="Required unless quiet_hours is given."
+    )
+    quiet_hours: QuietHours | None = Field(
+        default=None, description="Recurring daily quiet period, local times in Asia/Tokyo."
+    )
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class SilenceOut(BaseModel):
+    id: str
+    scope: SilenceScope
+    starts_at: datetime | None
+    ends_at: datetime | None
+    quiet_hours: QuietHours | None
+    reason: str | None
+    created_at: datetime
+    ended_early_at: datetime | None = None
+
+
+class SilenceList(BaseModel):
+    items: list[SilenceOut]
+
+
+def silence_out(doc: Document) -> dict[str, Any]:
+    quiet = doc.get("quiet_hours")
+    return SilenceOut(
+        id=doc["_id"],
+        scope=SilenceScope.model_validate(doc.get("scope") or {}),
+        starts_at=doc.get("starts_at"),
+        ends_at=doc.get("ends_at"),
+        quiet_hours=None if quiet is None else QuietHours.model_validate(quiet),
+        reason=doc.get("reason"),
+        created_at=doc["created_at"],
+        ended_early_at=doc.get("ended_early_at"),
+    ).model_dump(mode="json")
+
+
+class OperatorEventOut(BaseModel):
+    id: str
+    at: datetime
+    kind: str = Field(examples=["endpoint_disabled"])
+    subscription_id: str | None
+    url: str | None = None
+    reason: str
+    last_status_code: int | None = None
+    last_error: str | None = None
+
+
+class OperatorEventList(BaseModel):
+    items: list[OperatorEventOut]
+
+
+# Routes ----------------------------------------------------------------------------------------
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_admin)])
+PROBLEMS = problem_responses(Unauthenticated, NotFound, ValidationProblem)
+PROBLEMS_WITH_CONFLICT = problem_responses(Unauthenticated, NotFound, ValidationProblem, Conflict)
+SUBSCRIPTIONS: list[str | Enum] = ["subscriptions"]
+DELIVERY: list[str | Enum] = ["delivery log"]
+SILENCES: list[str | Enum] = ["silences"]
+Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
 @router.post(
     "/subscriptions",
     status_code=201,
     response_model=SubscriptionCreated,
-    responses=ADMIN_PROBLEMS,
-    summary="Create a webhook subscription",
+    responses=PROBLEMS,
+    tags=SUBSCRIPTIONS,
+    summary="Create a webhook subscription; the answer shows its signing secret once",
 )
-async def create_subscription(
-    body: SubscriptionIn, request: Request, _: AdminAuth, store: Subscriptions
-) -> dict[str, Any]:
-    await check_target(str(body.url), request.app.state.allowed_target_networks)
-    secret = new_secret()
-    now = request.app.state.clock()
-    doc = {
-        "_id": "sub_" + secrets_module.token_hex(12),
-        "url": str(body.url),
-        "filter": body.filter.model_dump(mode="json"),
-        "description": body.description,
-        "state": "active",
-        "secrets": [{"secret": secret, "created_at": now, "expires_at": None}],
-        "created_at": now,
-    }
-    await store.insert(doc)
-    return {**to_out(doc), "secret": secret}
+async def create_subscription(body: SubscriptionIn, commands: Commands) -> dict[str, Any]:
+    doc, secret = await commands.create_subscription(
+        url=str(body.url), filter_=body.filter, description=body.description
+    )
+    return {**subscription_out(doc), "secret": secret}
 
 
-@router.get("/subscriptions", responses=ADMIN_PROBLEMS, summary="List subscriptions")
+@router.get(
+    "/subscriptions",
+    response_model=SubscriptionList,
+    responses=PROBLEMS,
+    tags=SUBSCRIPTIONS,
+    summary="List subscriptions",
+)
 async def list_subscriptions(
-    _: AdminAuth,
-    store: Subscriptions,
+    commands: Commands,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
+    state: SubscriptionState | None = None,
 ) -> dict[str, Any]:
-    docs = await store.list(limit, offset)
-    return {"items": [to_out(doc) for doc in docs], "limit": limit, "offset": offset}
+    docs = await commands.list_subscriptions(limit=limit, offset=offset, state=state)
+    return {"items": [subscription_out(doc) for doc in docs], "limit": limit, "offset": offset}
 
 
 @router.get(
     "/subscriptions/{subscription_id}",
     response_model=SubscriptionOut,
-    responses=ADMIN_PROBLEMS,
+    responses=PROBLEMS,
+    tags=SUBSCRIPTIONS,
     summary="Get one subscription",
 )
-async def get_subscription(
-    subscription_id: str, _: AdminAuth, store: Subscriptions
+async def get_subscription(subscription_id: str, commands: Commands) -> dict[str, Any]:
+    return subscription_out(await commands.subscription(subscription_id))
+
+
+@router.patch(
+    "/subscriptions/{subscription_id}",
+    response_model=SubscriptionOut,
+    responses=PROBLEMS,
+    tags=SUBSCRIPTIONS,
+    summary="Change a subscription's URL, filter or description",
+)
+async def update_subscription(
+    subscription_id: str, body: SubscriptionPatch, commands: Commands
 ) -> dict[str, Any]:
-    doc = await store.get(subscription_id)
-    if doc is None:
-        raise NotFound(f"no subscription {subscription_id!r}")
-    return to_out(doc)
+    changes = body.model_dump(mode="json", include=body.model_fields_set)
+    for required in ("url", "filter"):
+        if required in changes and changes[required] is None:
+            raise ValidationProblem(f"{required} cannot be removed")
+    return subscription_out(await commands.update_subscription(subscription_id, changes))
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/pause",
+    response_model=SubscriptionOut,
+    responses=PROBLEMS_WITH_CONFLICT,
+    tags=SUBSCRIPTIONS,
+    summary="Pause: no new notifications; queued messages wait for the resume",
+)
+async def pause_subscription(subscription_id: str, commands: Commands) -> dict[str, Any]:
+    return subscription_out(await commands.pause(subscription_id))
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/resume",
+    response_model=SubscriptionOut,
+    responses=PROBLEMS,
+    tags=SUBSCRIPTIONS,
+    summary="Resume a paused or disabled subscription; held messages go out now",
+)
+async def resume_subscription(subscription_id: str, commands: Commands) -> dict[str, Any]:
+    return subscription_out(await commands.resume(subscription_id))
 
 
 @router.delete(
     "/subscriptions/{subscription_id}",
     status_code=204,
-    responses=ADMIN_PROBLEMS,
-    summary="Delete a subscription",
+    responses=PROBLEMS,
+    tags=SUBSCRIPTIONS,
+    summary="Delete a subscription (its queued messages are cancelled)",
 )
-async def delete_subscription(subscription_id: str, _: AdminAuth, store: Subscriptions) -> Response:
-    if not await store.delete(subscription_id):
-        raise NotFound(f"no subscription {subscription_id!r}")
+async def delete_subscription(subscription_id: str, commands: Commands) -> Response:
+    await commands.delete_subscription(subscription_id)
     return Response(status_code=204)
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/rotate-secret",
+    response_model=SecretRotated,
+    responses=PROBLEMS_WITH_CONFLICT,
+    tags=SUBSCRIPTIONS,
+    summary="Rotate the signing secret; old and new both sign during the overlap",
+)
+async def rotate_secret(
+    subscription_id: str, commands: Commands, body: RotateIn | None = None
+) -> dict[str, Any]:
+    overlap = None if body is None or body.overlap_s is None else timedelta(seconds=body.overlap_s)
+    doc, secret = await commands.rotate_secret(subscription_id, overlap)
+    return {**subscription_out(doc), "secret": secret}
 
 
 @router.get(
     "/subscriptions/{subscription_id}/attempts",
-    response_model=list[DeliveryAttempt],
-    responses=ADMIN_PROBLEMS,
-    summary="Delivery log of a subscription, newest first",
+    response_model=AttemptList,
+    responses=PROBLEMS,
+    tags=DELIVERY,
+    summary="Delivery log: every attempt (time, status code, latency, error), newest first",
 )
-async def delivery_log(
+async def delivery_attempts(
     subscription_id: str,
-    _: AdminAuth,
-    store: Subscriptions,
-    queue: Queue,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[dict[str, Any]]:
-    if await store.get(subscription_id) is None:
-        raise NotFound(f"no subscription {subscription_id!r}")
-    return [
-        DeliveryAttempt.model_validate(doc).model_dump(mode="json")
-        for doc in await queue.attempts(subscription_id, limit)
-    ]
+    commands: Commands,
+    limit: Limit = 100,
+    since: AwareDatetime | None = None,
+    message_id: str | None = None,
+) -> dict[str, Any]:
+    docs = await commands.attempts(subscription_id, limit=limit, since=since, message_id=message_id)
+    return {"items": [AttemptOut.model_validate(d).model_dump(mode="json") for d in docs]}
+
+
+@router.get(
+    "/subscriptions/{subscription_id}/deliveries",
+    response_model=DeliveryList,
+    responses=PROBLEMS,
+    tags=DELIVERY,
+    summary="Messages sent or queued for a subscription, newest first",
+)
+async def deliveries(
+    subscription_id: str,
+    commands: Commands,
+    state: DeliveryState | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    limit: Limit = 100,
+) -> dict[str, Any]:
+    docs = await commands.deliveries(
+        subscription_id, state=state, since=since, until=until, limit=limit
+    )
+    return {"items": [delivery_out(doc) for doc in docs]}
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/deliveries/{message_id}/redeliver",
+    response_model=DeliveryOut,
+    status_code=202,
+    responses=PROBLEMS_WITH_CONFLICT,
+    tags=DELIVERY,
+    summary="Send one message again now (same webhook-id)",
+)
+async def redeliver(subscription_id: str, message_id: str, commands: Commands) -> dict[str, Any]:
+    return delivery_out(await commands.redeliver(subscription_id, message_id))
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/redeliver-failed",
+    response_model=RedeliverResult,
+    status_code=202,
+    responses=PROBLEMS_WITH_CONFLICT,
+    tags=DELIVERY,
+    summary="Send again every failed message created in [since, until)",
+)
+async def redeliver_failed(
+    subscription_id: str, body: RedeliverRange, commands: Commands
+) -> dict[str, Any]:
+    count = await commands.redeliver_failed(subscription_id, since=body.since, until=body.until)
+    return {"queued": count}
+
+
+@router.get(
+    "/subscriptions/{subscription_id}/notifications",
+    response_model=NotificationList,
+    responses=PROBLEMS,
+    tags=DELIVERY,
+    summary="Notifications recorded for a subscription (including muted and dropped ones)",
+)
+async def notifications(
+    subscription_id: str,
+    commands: Commands,
+    state: NotificationState | None = None,
+    limit: Limit = 100,
+) -> dict[str, Any]:
+    docs = await commands.notifications(subscription_id, state=state, limit=limit)
+    return {"items": [notification_out(doc) for doc in docs]}
+
+
+@router.post(
+    "/silences",
+    status_code=201,
+    response_model=SilenceOut,
+    responses=PROBLEMS,
+    tags=SILENCES,
+    summary="Mute notifications by subscription, ministry, measure or KPI, for a time or nightly",
+)
+async def create_silence(body: SilenceIn, commands: Commands) -> dict[str, Any]:
+    doc = await commands.create_silence(
+        scope=body.scope,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        quiet_hours=body.quiet_hours,
+        reason=body.reason,
+    )
+    return silence_out(doc)
+
+
+@router.get(
+    "/silences",
+    response_model=SilenceList,
+    responses=PROBLEMS,
+    tags=SILENCES,
+    summary="Silences in force (or all, with include_ended)",
+)
+async def list_silences(
+    commands: Commands, include_ended: bool = False, limit: Limit = 100
+) -> dict[str, Any]:
+    docs = await commands.list_silences(include_ended=include_ended, limit=limit)
+    return {"items": [silence_out(doc) for doc in docs]}
+
+
+@router.get(
+    "/silences/{silence_id}",
+    response_model=SilenceOut,
+    responses=PROBLEMS,
+    tags=SILENCES,
+    summary="Get one silence",
+)
+async def get_silence(silence_id: str, commands: Commands) -> dict[str, Any]:
+    return silence_out(await commands.silence(silence_id))
+
+
+@router.delete(
+    "/silences/{silence_id}",
+    response_model=SilenceOut,
+    responses=PROBLEMS,
+    tags=SILENCES,
+    summary="End a silence now; what it held back goes out if still relevant",
+)
+async def end_silence(silence_id: str, commands: Commands) -> dict[str, Any]:
+    return silence_out(await commands.end_silence(silence_id))
+
+
+@router.get(
+    "/operator-events",
+    response_model=OperatorEventList,
+    responses=PROBLEMS,
+    tags=["operations"],
+    summary="Events an operator must see (endpoints disabled), newest first",
+)
+async def operator_events(
+    commands: Commands, limit: Limit = 100, subscription_id: str | None = None
+) -> dict[str, Any]:
+    docs = await commands.operator_events(limit=limit, subscription_id=subscription_id)
+    return {
+        "items": [
+            OperatorEventOut.model_validate({**d, "id": d["_id"]}).model_dump(mode="json")
+            for d in docs
+        ]
+    }
+
+
+# The webhook itself, documented in the OpenAPI document's `webhooks` section -------------------
+
+
+class WebhookChange(BaseModel):
+    type: str = Field(examples=["kpi.slipped"])
+    notification_id: str
+    reminder: int = Field(description="0 for the first notification, n for the n-th reminder.")
+    kpi_id: str
+    kind: Literal["kpi", "milestone"]
+    measure_id: str
+    ministries: list[str]
+    previous_status: Status | None
+    status: Status
+    episode_id: str | None
+    evaluated_on: date
+    changed_at: datetime
+    explanation: dict[str, Any] = Field(description="rule_id, message, inputs, evidence")
+    status_event_id: str
+    link: str = Field(description="The KPI in the kpi service's API.")
+
+
+class WebhookData(WebhookChange):
+    subscription_id: str
+    count: int = Field(description="How many changes this delivery carries (grouping).")
+    changes: list[WebhookChange] = Field(
+        description="Every change in the delivery; the headline (the fields above) first."
+    )
+
+
+class WebhookPayload(BaseModel):
+    type: Literal[
+        "kpi.slipped", "kpi.recovered", "kpi.overdue", "kpi.stale", "measure.divergence"
+    ] = Field(description="The most severe change's type.")
+    timestamp: datetime = Field(description="When the headline status change happened.")
+    data: WebhookData
+
+
+WEBHOOK_DESCRIPTION = """\
+Sent as a **Standard Webhooks** POST to the subscription's URL with the headers `webhook-id`
+(stable across retries: use it as the idempotency key), `webhook-timestamp` (Unix seconds of the
+attempt) and `webhook-signature` (`v1,<base64 HMAC-SHA256>` of `id.timestamp.body`, keyed with
+the `whsec_` secret; space-separated when a rotated secret still co-signs). Verify it with any
+Standard Webhooks library, e.g. Python's `standardwebhooks.Webhook(secret).verify(body, headers)`.
+
+Changes for one subscription within the grouping window (default 30 s) arrive in one delivery:
+`type` and the fields at the top of `data` are the most severe change's, `data.changes` lists all
+of them (one entry when there is one change). Answer 2xx to acknowledge; anything else (or no
+answer in 15 s) is retried on a schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h,
+with jitter; `Retry-After` honoured); `410 Gone` disables the subscription.
+`measure.divergence` activates when the kpi service publishes self-assessment divergences."""
+
+
+def document_webhooks(app: FastAPI) -> None:
+    @app.webhooks.post(
+        "kpi-status",
+        summary="A KPI's status slipped or recovered",
+        description=WEBHOOK_DESCRIPTION,
+    )
+    def kpi_status(body: WebhookPayload) -> None:
+        """Documentation only: what a subscriber receives."""

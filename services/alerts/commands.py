@@ -1,0 +1,326 @@
+"""Admin use cases behind the alerts API: subscriptions, secrets, silences, redelivery, logs.
+
+Route handlers parse the request, call one method here, and map the returned documents; every
+error is a `Problem` (RFC 9457) raised here.
+"""
+
+from __future__ import annotations
+
+import secrets as secrets_module
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+
+from services.alerts.adapters.store import Document
+from services.alerts.adapters.webhook_sender import Resolver, TargetRefused, check_target, resolve
+from services.alerts.domain.notifications import SubscriptionFilter
+from services.alerts.domain.signing import new_secret
+from services.alerts.domain.silences import QuietHours, Silence, SilenceScope
+from services.alerts.handlers import Clock, Stores
+from shared.http.problems import Conflict, FieldError, NotFound, ValidationProblem
+
+MAX_SECRET_OVERLAP = timedelta(days=7)
+# Secrets that stopped signing longer ago than this are forgotten at the next rotation.
+FORGET_EXPIRED_AFTER = timedelta(days=30)
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass
+class AdminCommands:
+    stores: Stores
+    clock: Clock
+    allowed_networks: list[str]
+    secret_overlap: timedelta
+    resolver: Resolver = resolve
+    wake_worker: Callable[[], None] = field(default=_nothing)
+    wake_batcher: Callable[[], None] = field(default=_nothing)
+
+    # Subscriptions -------------------------------------------------------------------------
+
+    async def check_url(self, url: str) -> None:
+        """The SSRF guard at creation/update: refuse targets resolving to internal addresses."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            await check_target(host, port, self.allowed_networks, self.resolver)
+        except TargetRefused as refused:
+            raise ValidationProblem(
+                f"the target URL is refused: {refused}",
+                errors=[FieldError(field="url", reason=str(refused))],
+                extensions={"code": "ssrf_refused"},
+            ) from refused
+
+    async def subscription(self, subscription_id: str) -> Document:
+        doc = await self.stores.subscriptions.get(subscription_id)
+        if doc is None:
+            raise NotFound(f"no subscription {subscription_id!r}")
+        return doc
+
+    async def create_subscription(
+        self, *, url: str, filter_: SubscriptionFilter, description: str | None
+    ) -> tuple[Document, str]:
+        await self.check_url(url)
+        secret = new_secret()
+        now = self.clock()
+        doc = {
+            "_id": "sub_" + secrets_module.token_hex(12),
+            "url": url,
+            "filter": filter_.model_dump(mode="json"),
+            "description": description,
+            "state": "active",
+            "state_reason": None,
+            "secrets": [{"secret": secret, "created_at": now, "expires_at": None}],
+            "secrets_version": 0,
+            "failing_since": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        await self.stores.subscriptions.insert(doc)
+        self.stores.cache.invalidate()
+        return doc, secret
+
+    async def list_subscriptions(
+        self, *, limit: int, offset: int, state: str | None
+    ) -> list[Document]:
+        return await self.stores.subscriptions.list(limit=limit, offset=offset, state=state)
+
+    async def update_subscription(self, subscription_id: str, changes: dict[str, Any]) -> Document:
+        await self.subscription(subscription_id)
+        fields: Document = {}
+        if "url" in changes:
+            await self.check_url(changes["url"])
+            fields["url"] = changes["url"]
+        if "filter" in changes:
+            fields["filter"] = SubscriptionFilter.model_validate(changes["filter"]).model_dump(
+                mode="json"
+            )
+        if "description" in changes:
+            fields["description"] = changes["description"]
+        fields["updated_at"] = self.clock()
+        doc = await self.stores.subscriptions.update(subscription_id, fields)
+        self.stores.cache.invalidate()
+        if doc is None:
+            raise NotFound(f"no subscription {subscription_id!r}")
+        return doc
+
+    async def pause(self, subscription_id: str) -> Document:
+        doc = await self.subscription(subscription_id)
+        if doc["state"] == "disabled":
+            raise Conflict("a disabled subscription cannot be paused; resume it first")
+        await self.stores.subscriptions.set_state(
+            subscription_id,
+            "paused",
+            reason="paused through the API",
+            now=self.clock(),
+            only_from=["active"],
+        )
+        self.stores.cache.invalidate()
+        return await self.subscription(subscription_id)
+
+    async def resume(self, subscription_id: str) -> Document:
+        """Resume a paused or disabled subscription; its held messages go out now."""
+        await self.subscription(subscription_id)
+        now = self.clock()
+        await self.stores.subscriptions.set_state(
+            subscription_id,
+            "active",
+            reason=None,
+            now=now,
+            only_from=["paused", "disabled"],
+            extra={"failing_since": None},
+        )
+        self.stores.cache.invalidate()
+        if await self.stores.deliveries.release_held(subscription_id, now):
+            self.wake_worker()
+        return await self.subscription(subscription_id)
+
+    async def delete_subscription(self, subscription_id: str) -> None:
+        if not await self.stores.subscriptions.delete(subscription_id):
+            raise NotFound(f"no subscription {subscription_id!r}")
+        self.stores.cache.invalidate()
+        await self.stores.deliveries.cancel_for(subscription_id, self.clock())
+
+    async def rotate_secret(
+        self, subscription_id: str, overlap: timedelta | None
+    ) -> tuple[Document, str]:
+        """A new signing secret; the current ones keep signing for `overlap` (then expire)."""
+        overlap = self.secret_overlap if overlap is None else overlap
+        if overlap < timedelta(0) or overlap > MAX_SECRET_OVERLAP:
+            raise ValidationProblem(
+                "the overlap must be between 0 and 7 days",
+                errors=[FieldError(field="overlap_s", reason="out of range")],
+            )
+        doc = await self.subscription(subscription_id)
+        now = self.clock()
+        expires = now + overlap
+        kept = []
+        for item in doc["secrets"]:
+            ends = item.get("expires_at")
+            if ends is not None and ends <= now - FORGET_EXPIRED_AFTER:
+                continue
+            if ends is None or ends > expires:
+                item = {**item, "expires_at": expires}
+            kept.append(item)
+        secret = new_secret()
+        kept.append({"secret": secret, "created_at": now, "expires_at": None})
+        updated = await self.stores.subscriptions.replace_secrets(
+            subscription_id, int(doc.get("secrets_version", 0)), kept, now
+        )
+        if updated is None:
+            raise Conflict("the secrets changed concurrently; rotate again")
+        self.stores.cache.invalidate()
+        return updated, secret
+
+    # Delivery log and redelivery -----------------------------------------------------------
+
+    async def deliveries(
+        self,
+        subscription_id: str,
+        *,
+        state: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> list[Document]:
+        await self.subscription(subscription_id)
+        return await self.stores.deliveries.for_subscription(
+            subscription_id, state=state, since=since, until=until, limit=limit
+        )
+
+    async def attempts(
+        self,
+        subscription_id: str,
+        *,
+        limit: int,
+        since: datetime | None,
+        message_id: str | None,
+    ) -> list[Document]:
+        await self.subscription(subscription_id)
+        return await self.stores.deliveries.attempts(
+            subscription_id, limit=limit, since=since, message_id=message_id
+        )
+
+    async def notifications(
+        self, subscription_id: str, *, state: str | None, limit: int
+    ) -> list[Document]:
+        await self.subscription(subscription_id)
+        return await self.stores.notifications.for_subscription(
+            subscription_id, state=state, limit=limit
+        )
+
+    async def redeliver(self, subscription_id: str, message_id: str) -> Document:
+        """Send one message again now (same webhook-id, fresh retry schedule)."""
+        subscription = await self.subscription(subscription_id)
+        if subscription["state"] != "active":
+            raise Conflict(f"the subscription is {subscription['state']}; resume it first")
+        current = await self.stores.deliveries.get(message_id)
+        if current is None or current["subscription_id"] != subscription_id:
+            raise NotFound(f"no message {message_id!r} for subscription {subscription_id!r}")
+        doc = await self.stores.deliveries.redeliver(message_id, self.clock())
+        if doc is None:
+            raise Conflict(f"message {message_id!r} was cancelled and cannot be resent")
+        self.wake_worker()
+        return doc
+
+    async def redeliver_failed(
+        self, subscription_id: str, *, since: datetime, until: datetime
+    ) -> int:
+        """Send again every message of the subscription that failed, created in [since, until)."""
+        subscription = await self.subscription(subscription_id)
+        if subscription["state"] != "active":
+            raise Conflict(f"the subscription is {subscription['state']}; resume it first")
+        if until <= since:
+            raise ValidationProblem(
+                "until must be after since",
+                errors=[FieldError(field="until", reason="not after since")],
+            )
+        count = await self.stores.deliveries.redeliver_failed(
+            subscription_id, since, until, self.clock()
+        )
+        if count:
+            self.wake_worker()
+        return count
+
+    # Silences ------------------------------------------------------------------------------
+
+    async def create_silence(
+        self,
+        *,
+        scope: SilenceScope,
+        starts_at: datetime | None,
+        ends_at: datetime | None,
+        quiet_hours: QuietHours | None,
+        reason: str | None,
+    ) -> Document:
+        silence_id = "sil_" + secrets_module.token_hex(10)
+        try:
+            silence = Silence(
+                id=silence_id,
+                scope=scope,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                quiet_hours=quiet_hours,
+            )
+        except ValidationError as error:
+            raise ValidationProblem(
+                "the silence is not valid",
+                errors=[
+                    FieldError(field=".".join(map(str, e["loc"])) or "(body)", reason=e["msg"])
+                    for e in error.errors()
+                ],
+            ) from error
+        now = self.clock()
+        if silence.ends_at is not None and silence.ends_at <= now:
+            raise ValidationProblem(
+                "the silence would already be over",
+                errors=[FieldError(field="ends_at", reason="in the past")],
+            )
+        if scope.subscription_id is not None:
+            await self.subscription(scope.subscription_id)
+        doc = {
+            "_id": silence_id,
+            **silence.model_dump(mode="python", exclude={"id", "quiet_hours"}),
+            "quiet_hours": (
+                None if quiet_hours is None else silence.model_dump(mode="json")["quiet_hours"]
+            ),
+            "reason": reason,
+            "created_at": now,
+            "ended_early_at": None,
+        }
+        doc["scope"] = scope.model_dump(mode="json")
+        await self.stores.silences.insert(doc)
+        self.stores.cache.invalidate()
+        return doc
+
+    async def silence(self, silence_id: str) -> Document:
+        doc = await self.stores.silences.get(silence_id)
+        if doc is None:
+            raise NotFound(f"no silence {silence_id!r}")
+        return doc
+
+    async def list_silences(self, *, include_ended: bool, limit: int) -> list[Document]:
+        return await self.stores.silences.list(
+            in_force_at=None if include_ended else self.clock(), limit=limit
+        )
+
+    async def end_silence(self, silence_id: str) -> Document:
+        """End a silence now; what it held back is released (if still relevant)."""
+        now = self.clock()
+        doc = await self.stores.silences.end(silence_id, now)
+        self.stores.cache.invalidate()
+        if doc is None:
+            raise NotFound(f"no silence {silence_id!r}")
+        if await self.stores.notifications.end_mutes_by(silence_id, now):
+            self.wake_batcher()
+        return doc
+
+    async def operator_events(self, *, limit: int, subscription_id: str | None) -> list[Document]:
+        return await self.stores.operator_events.list(limit=limit, subscription_id=subscription_id)
