@@ -92,6 +92,11 @@ async def test_a_kpi_goes_from_on_track_to_at_risk_to_off_track_and_back(
         assert body["evaluation"]["explanation"]["rule_id"] == "K9"
         assert len(body["observations"]) == len(journey)
 
+        measure = (await http.get(
+            f"{system['kpi'].url}/v1/measures/{entry['measure_id']}")).json()
+        assert measure["status"]["status"] == "on_track"
+        assert entry["id"] in [child["subject_id"] for child in measure["status"]["children"]]
+
         past = (today - timedelta(days=50)).isoformat()
         answer = await http.get(f"{system['kpi'].url}/v1/kpis/{entry['id']}",
                                 params={"as_of": past})

@@ -5,27 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 
-from services.kpi.adapters.repository import KpiRepository
 from services.kpi.entrypoints.catalogue_api import item_view
-from services.kpi.entrypoints.status_api import Queries
-from shared.catalogue_store import CatalogueStore
+from services.kpi.entrypoints.deps import Catalogue, Queries, Repository
 from shared.http.problems import NotFound, problem_responses
 
-
-def repository(request: Request) -> KpiRepository:
-    repo: KpiRepository = request.app.state.kpi_repository
-    return repo
-
-
-def catalogue(request: Request) -> CatalogueStore:
-    store: CatalogueStore = request.app.state.catalogue
-    return store
-
-
-Repository = Annotated[KpiRepository, Depends(repository)]
-Catalogue = Annotated[CatalogueStore, Depends(catalogue)]
 router = APIRouter(prefix="/v1", tags=["kpis"])
 
 

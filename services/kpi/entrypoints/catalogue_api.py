@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.catalogue_store import ITEMS, MEASURES, MINISTRIES, RETIRED, CatalogueStore
+from services.kpi.entrypoints.deps import Database, Queries
+from shared.catalogue_store import ITEMS, MEASURES, MINISTRIES, RETIRED
 from shared.http.problems import FieldError, NotFound, ValidationProblem, problem_responses
 
 Document = dict[str, Any]
@@ -25,13 +26,6 @@ Lang = Literal["ja", "en"]
 # Load metadata that stays internal.
 _HIDDEN = frozenset({"_id", "content_hash", "defaults"})
 
-
-def _database(request: Request) -> AsyncDatabase[Document]:
-    store: CatalogueStore = request.app.state.catalogue
-    return store.database
-
-
-Database = Annotated[AsyncDatabase[Document], Depends(_database)]
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
 
@@ -135,6 +129,10 @@ class ItemOut(_Open):
 
 class MeasureDetailOut(MeasureOut):
     kpis: list[ItemOut] = Field(description="The measure's KPIs and milestones")
+    status: dict[str, Any] = Field(
+        description="The computed status (worst child, with the children), the ministry's latest "
+        "self-assessment beside it, and the divergence between the two (as /status gives)."
+    )
 
 
 class Page(BaseModel, Generic[T]):
@@ -304,14 +302,18 @@ async def list_measures(
     response_model=MeasureDetailOut,
     responses=problem_responses(NotFound),
 )
-async def get_measure(measure_id: str, db: Database, lang: LangParam = None) -> Document:
+async def get_measure(
+    measure_id: str, db: Database, queries: Queries, lang: LangParam = None
+) -> Document:
     doc = await db[MEASURES].find_one({"_id": measure_id})
     if doc is None:
         raise NotFound(f"no measure {measure_id!r} in the catalogue")
     entries = db[ITEMS].find({"measure_id": measure_id}).sort("_id", 1)
+    rollup = await queries.measure_rollup(measure_id)
     return {
         **_view(doc, "title", lang),
         "kpis": [item_view(item, lang) async for item in entries],
+        "status": {**rollup.model_dump(mode="json"), "divergence_flag": rollup.divergence_flag},
     }
 
 

@@ -6,26 +6,12 @@ import csv
 import io
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
-from services.kpi.adapters.repository import KpiRepository
-from services.kpi.queries import KpiQueries
+from services.kpi.entrypoints.deps import Queries, Repository
 from shared.http.problems import NotFound, problem_responses
 
-
-def queries(request: Request) -> KpiQueries:
-    value: KpiQueries = request.app.state.kpi_queries
-    return value
-
-
-def repository(request: Request) -> KpiRepository:
-    value: KpiRepository = request.app.state.kpi_repository
-    return value
-
-
-Queries = Annotated[KpiQueries, Depends(queries)]
-Repository = Annotated[KpiRepository, Depends(repository)]
 router = APIRouter(prefix="/v1", tags=["status"])
 
 EXPORT_COLUMNS = (
