@@ -1,7 +1,9 @@
-"""/readyz follows the database: unready within seconds when it stops, ready when it is back."""
+"""/readyz follows the dependencies: unready within seconds when FerretDB or Kafka stops, ready
+again when it is back."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,8 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.settings import MongoSettings, TopicSettings
+from shared.kafka import ensure_topics
+from shared.settings import KafkaSettings, MongoSettings, TopicSettings
 from tests.support.ferretdb import PrivateFerretDB
+from tests.support.kafka_broker import PrivateKafkaBroker
 from tests.support.services import (
     RunningService,
     service_environment,
@@ -18,7 +22,7 @@ from tests.support.services import (
     stop_service,
     wait_ready,
 )
-from tests.support.stack import StackEndpoints
+from tests.support.stack import StackEndpoints, isolated_topics, random_suffix
 
 pytestmark = pytest.mark.integration
 
@@ -79,3 +83,43 @@ def test_readyz_turns_unready_when_the_database_stops_and_ready_when_it_returns(
         assert all(checks.values())
     finally:
         stop_service(service)
+
+
+async def test_readyz_turns_unready_when_kafka_stops_and_ready_when_it_returns(
+    endpoints: StackEndpoints,
+    mongo_config: MongoSettings,
+    tmp_path: Path,
+) -> None:
+    """With their broker stopped, all three services report it on /readyz within 15 s (the
+    process stays alive), and are ready again within 60 s of the broker's return."""
+    broker = PrivateKafkaBroker(tmp_path / "kafka")
+    broker.start()
+    services: list[RunningService] = []
+    try:
+        topics = isolated_topics(f"ready{random_suffix()}", partitions=1)
+        await ensure_topics(KafkaSettings(bootstrap_servers=broker.bootstrap_servers), topics)
+        private = StackEndpoints(kafka=broker.bootstrap_servers, mongo=endpoints.mongo)
+        for name in ("ingest", "kpi", "alerts"):
+            env = service_environment(
+                name,
+                endpoints=private,
+                topics=topics,
+                database=mongo_config.database,
+                admin_token="readiness-test",
+            )
+            services.append(start_service(name, env, tmp_path))
+        for service in services:
+            wait_ready(service)
+        broker.stop()
+        for service in services:
+            checks = await asyncio.to_thread(wait_for_status, service, 503, 15)
+            assert checks["kafka"] is False, service.name
+            assert checks["mongo"] is True, service.name
+        broker.start()
+        for service in services:
+            checks = await asyncio.to_thread(wait_for_status, service, 200, 60)
+            assert all(checks.values()), service.name
+    finally:
+        for service in services:
+            stop_service(service)
+        broker.stop()
