@@ -3,7 +3,7 @@ PYTHON ?= python3
 STACK = $(PYTHON) deploy/local/stack.py
 PYTEST_ARGS ?=
 
-.PHONY: run test down install stack-start stack-status check lint typecheck unit
+.PHONY: run test down install stack-start stack-status check lint typecheck unit bench-alerts bench-ingest bench-kpi
 
 run:            ## install, start Kafka + FerretDB + Prometheus + the three services, load the catalogue
 	$(STACK) run
@@ -34,3 +34,12 @@ typecheck:
 	.venv/bin/mypy
 
 check: lint typecheck unit
+
+bench-alerts:   ## alerts delivery latency, status change → webhook receiver, at a steady rate (local stack)
+	.venv/bin/python -m benchmarks.alerts_latency $(BENCH_ARGS)
+
+bench-ingest:   ## ingest events/s (single and batch POSTs) against a bare aiokafka producer (local stack)
+	.venv/bin/python -m benchmarks.ingest_bench $(BENCH_ARGS)
+
+bench-kpi:      ## kpi service events/s with status recomputation vs a bare consumer + bulk insert
+	.venv/bin/python -m benchmarks.kpi_bench $(BENCH_ARGS)

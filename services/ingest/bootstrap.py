@@ -1,28 +1,41 @@
-"""Composition root of the ingest service: settings → clients → adapters → handler → app."""
+"""Composition root of the ingest service: settings → clients → adapters → handlers → app."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
+from pymongo.errors import PyMongoError
 
+from services.ingest.adapters.catalogue import CachedCatalogue
+from services.ingest.adapters.indexes import ensure_indexes
+from services.ingest.adapters.keys import ApiKeyStore, KeyCache
 from services.ingest.adapters.publisher import KafkaEventPublisher
 from services.ingest.adapters.receipts import ReceiptStore
-from services.ingest.entrypoints.api import router
-from services.ingest.handlers import IngestHandler, IngestMetrics
+from services.ingest.entrypoints import admin, openapi
+from services.ingest.entrypoints.api import create_router
+from services.ingest.entrypoints.problems import StorageUnavailable
+from services.ingest.handlers import IngestHandler, KeyAdmin, KeyAuthenticator, RateLimiter
+from services.ingest.metrics import IngestMetrics
 from services.ingest.settings import IngestSettings
-from shared.catalogue_store import CatalogueStore
 from shared.http.app import create_service_app
+from shared.http.problems import FieldError, problem_response
 from shared.kafka import create_producer, kafka_reachable
-from shared.logs import configure_logging
+from shared.logs import configure_logging, get_logger
 from shared.mongo import create_mongo_client, mongo_reachable
+
+log = get_logger(__name__)
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+async def _true_if(condition: bool) -> bool:
+    return condition
 
 
 def create_app(
@@ -37,36 +50,75 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         producer = create_producer(settings.kafka, client_suffix="ingest")
         mongo = create_mongo_client(settings.mongo, app_name="shinchoku-ingest")
-        await producer.start()
+        receipts = ReceiptStore(
+            mongo,
+            settings.mongo.database,
+            takeover_after=timedelta(seconds=settings.takeover_after_s),
+        )
         try:
+            await producer.start()
+            database = settings.mongo.database
+            await ensure_indexes(mongo[database])
+            await receipts.__aenter__()
+            key_store = ApiKeyStore(mongo, database)
+            key_cache = KeyCache(key_store, settings.key_cache_ttl_s)
+            app.state.ingest_settings = settings
+            app.state.ingest_metrics = metrics
+            app.state.authenticator = KeyAuthenticator(key_cache)
+            app.state.key_admin = KeyAdmin(key_store, key_cache, clock)
+            app.state.rate_limiter = RateLimiter(
+                settings.rate_limit.events_per_s, settings.rate_limit.burst
+            )
             app.state.ingest_handler = IngestHandler(
-                catalogue=CatalogueStore(mongo, settings.mongo.database),
-                receipts=ReceiptStore(mongo, settings.mongo.database),
+                catalogue=CachedCatalogue(mongo, database, settings.catalogue_cache_ttl_s),
+                receipts=receipts,
                 publisher=KafkaEventPublisher(
                     producer, settings.topics.events, settings.kafka.delivery_timeout_s
                 ),
                 metrics=metrics,
                 clock=clock,
+                max_record_bytes=settings.limits.max_event_bytes,
             )
             timeout = settings.readiness_timeout_s
             app.state.readiness = {
                 "kafka": lambda: kafka_reachable(producer, timeout),
                 "mongo": lambda: mongo_reachable(mongo, timeout),
+                "receipts": lambda: _true_if(receipts.alive),
             }
             app.state.admin_token = (
                 settings.admin_token.get_secret_value() if settings.admin_token else None
             )
             yield
         finally:
+            await receipts.__aexit__(None, None, None)
             await producer.stop()
             await mongo.close()
 
-    return create_service_app(
+    app = create_service_app(
         service="ingest",
         title="Shinchoku ingest",
-        description="The ministries' front door: CloudEvents over HTTP, validated and published.",
+        description="The ministries' front door: CloudEvents 1.0 over HTTP (structured, binary "
+        "and batch modes), authenticated by ministry API keys, validated against the catalogue, "
+        "deduplicated by source + id, and published to Kafka (CloudEvents Kafka binding, "
+        "structured mode, record key = the KPI, milestone or measure id). See "
+        "services/ingest/README.md and docs/contracts/.",
         lifespan=lifespan,
         registry=registry,
-        routers=[router],
+        routers=[create_router(settings.limits), admin.router],
         readiness_timeout_s=settings.readiness_timeout_s + 0.5,
     )
+    app.add_exception_handler(PyMongoError, _store_unavailable)
+    openapi.install(app)
+    return app
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    """MongoDB (keys, catalogue, receipts) did not answer: 503, never a 500, nothing accepted."""
+    log.warning("store_unavailable", error=repr(exc), path=request.url.path)
+    problem = StorageUnavailable(
+        "the store is unavailable; nothing was accepted, retry later",
+        errors=[FieldError(field="(request)", reason="MongoDB did not answer")],
+        headers={"Retry-After": "5"},
+        extensions={"code": "storage"},
+    )
+    return problem_response(problem, request)

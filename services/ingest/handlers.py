@@ -1,21 +1,31 @@
-"""Ingest use case: validate against the catalogue, deduplicate, publish, and only then accept."""
+"""Ingest use cases: authenticate a key, admit a request, and submit events — validate against the
+catalogue, deduplicate, publish, and only then accept."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from pymongo.errors import PyMongoError
 
-from services.ingest.adapters.publisher import KafkaEventPublisher
-from services.ingest.adapters.receipts import Claim, ReceiptStore
-from services.ingest.domain.validation import Violation, check_event
-from shared.catalogue_store import CatalogueStore
+from services.ingest.adapters.catalogue import CachedCatalogue
+from services.ingest.adapters.keys import ApiKeyStore, KeyCache
+from services.ingest.adapters.publisher import KafkaEventPublisher, encode_event
+from services.ingest.adapters.receipts import Claim, ReceiptStore, new_batch_id
+from services.ingest.domain.keys import KeyRecord, check_source, parse_key, verify
+from services.ingest.domain.rate_limit import TokenBucket
+from services.ingest.domain.validation import Violation, by_priority, check_event
+from services.ingest.metrics import IngestMetrics
 from shared.events.cloudevents import CloudEvent
-from shared.events.contracts import MeasureAssessed, ministry_code_of, subject_id
-from shared.metrics import LATENCY_BUCKETS, metric_name
+from shared.events.contracts import MeasureAssessed, subject_id
+from shared.events.kafka_binding import EncodedRecord
+from shared.logs import get_logger
+
+log = get_logger(__name__)
 
 
 class Outcome(StrEnum):
@@ -26,90 +36,255 @@ class Outcome(StrEnum):
     UNAVAILABLE = "unavailable"
 
 
+class Unavailable(StrEnum):
+    KAFKA = "kafka"
+    STORAGE = "storage"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: an API key and the ministry it speaks for."""
+
+    key_id: str
+    ministry: str
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
     event: CloudEvent
     outcome: Outcome
     violations: tuple[Violation, ...] = ()
+    unavailable: Unavailable | None = None
+
+    @property
+    def reason(self) -> str:
+        if self.violations:
+            return self.violations[0].code
+        return self.unavailable.value if self.unavailable else ""
 
 
-@dataclass(frozen=True)
-class IngestMetrics:
-    events: Counter
-    produce_seconds: Histogram
+class AuthFailure(StrEnum):
+    MISSING = "missing"
+    MALFORMED = "malformed"
+    UNKNOWN = "unknown"
+    REVOKED = "revoked"
 
-    @classmethod
-    def create(cls, registry: CollectorRegistry) -> IngestMetrics:
-        return cls(
-            events=Counter(
-                metric_name("ingest", "events"),
-                "Events received, by type, ministry, outcome (accepted, duplicate...) and reason.",
-                ["event_type", "ministry", "outcome", "reason"],
-                registry=registry,
-            ),
-            produce_seconds=Histogram(
-                metric_name("ingest", "produce_duration_seconds"),
-                "Time from publishing a batch to the broker's acknowledgement of all of it.",
-                buckets=LATENCY_BUCKETS,
-                registry=registry,
-            ),
-        )
+
+@dataclass
+class KeyAuthenticator:
+    keys: KeyCache
+
+    async def authenticate(self, raw_key: str | None) -> Principal | AuthFailure:
+        if not raw_key:
+            return AuthFailure.MISSING
+        presented = parse_key(raw_key)
+        if presented is None:
+            log.info("auth_failed", reason=AuthFailure.MALFORMED.value)
+            return AuthFailure.MALFORMED
+        record = await self.keys.get(presented.key_id)
+        failure = None
+        if record is not None and not record.active:
+            failure = AuthFailure.REVOKED
+        elif not verify(presented, record):
+            failure = AuthFailure.UNKNOWN
+        if failure is not None or record is None:
+            # The key id is public (it names the key); the secret never leaves this function.
+            log.info(
+                "auth_failed",
+                reason=(failure or AuthFailure.UNKNOWN).value,
+                key_id=presented.key_id,
+            )
+            return failure or AuthFailure.UNKNOWN
+        return Principal(key_id=record.key_id, ministry=record.ministry)
+
+
+@dataclass
+class KeyAdmin:
+    store: ApiKeyStore
+    cache: KeyCache
+    clock: Callable[[], datetime]
+
+    async def create(self, ministry: str, label: str | None) -> tuple[str, KeyRecord]:
+        return await self.store.create(ministry, self.clock(), label)
+
+    async def list(self, ministry: str | None) -> list[KeyRecord]:
+        return await self.store.list(ministry)
+
+    async def revoke(self, key_id: str) -> KeyRecord | None:
+        record = await self.store.revoke(key_id, self.clock())
+        self.cache.invalidate(key_id)
+        return record
+
+
+@dataclass
+class RateLimiter:
+    """One token bucket per API key, in this process (each instance admits its own share)."""
+
+    events_per_s: float
+    burst: int
+    monotonic: Callable[[], float] = time.monotonic
+    _buckets: dict[str, TokenBucket] = field(default_factory=dict)
+
+    def admit(self, key_id: str, cost: int) -> float:
+        """0 when admitted (tokens spent); else the seconds to wait before retrying."""
+        now = self.monotonic()
+        bucket = self._buckets.get(key_id) or TokenBucket.full(self.events_per_s, self.burst, now)
+        bucket, wait = bucket.take(cost, now)
+        self._buckets[key_id] = bucket
+        return wait
 
 
 @dataclass
 class IngestHandler:
-    catalogue: CatalogueStore
+    catalogue: CachedCatalogue
     receipts: ReceiptStore
     publisher: KafkaEventPublisher
     metrics: IngestMetrics
     clock: Callable[[], datetime]
+    max_record_bytes: int
 
-    async def submit(self, events: list[CloudEvent]) -> list[Result]:
+    async def submit(self, events: Sequence[CloudEvent], principal: Principal) -> list[Result]:
         """Results in the order of `events`. ACCEPTED only after the broker acknowledged."""
-        now = self.clock()
-        today = now.date()
-        items = await self.catalogue.items(
-            [subject_id(e) for e in events if not isinstance(e.data, MeasureAssessed)]
-        )
         results: dict[int, Result] = {}
-        valid: list[int] = []
+        try:
+            valid, records = await self._validate(events, principal, results)
+            await self._claim_and_publish(events, valid, records, results)
+        finally:
+            self._observe(events, results, principal)
+        return [results[i] for i in range(len(events))]
+
+    def _observe(
+        self, events: Sequence[CloudEvent], results: dict[int, Result], principal: Principal
+    ) -> None:
+        """Metrics per (type, outcome, reason), counted once per group; refusals logged."""
+        counts: Counter[tuple[str, str, str]] = Counter()
+        for index, result in results.items():
+            counts[(events[index].type, result.outcome.value, result.reason)] += 1
+            if result.outcome not in {Outcome.ACCEPTED, Outcome.DUPLICATE}:
+                log.info(
+                    "event_refused",
+                    event_id=result.event.id,
+                    source=result.event.source,
+                    outcome=result.outcome.value,
+                    reason=result.reason,
+                    key_id=principal.key_id,
+                )
+        for (event_type, outcome, reason), count in counts.items():
+            self.metrics.count_event(event_type, principal.ministry, outcome, reason, count)
+
+    async def _validate(
+        self, events: Sequence[CloudEvent], principal: Principal, results: dict[int, Result]
+    ) -> tuple[list[int], dict[int, EncodedRecord]]:
+        today = self.clock().date()
+        allowed: list[int] = []
         for index, event in enumerate(events):
-            ministry = ministry_code_of(event.source)
-            if isinstance(event.data, MeasureAssessed):
-                item = await self.catalogue.measure(event.data.measure_id)
+            refused = check_source(event.source, principal.ministry)
+            if refused is not None:
+                results[index] = Result(event, Outcome.REJECTED, (refused,))
             else:
-                item = items.get(subject_id(event))
-            violations = check_event(event, catalogue_item=item, ministry=ministry, today=today)
+                allowed.append(index)
+        try:
+            is_measure = {i: isinstance(events[i].data, MeasureAssessed) for i in allowed}
+            items = await self.catalogue.items(
+                subject_id(events[i]) for i in allowed if not is_measure[i]
+            )
+            measures = await self.catalogue.measures(
+                subject_id(events[i]) for i in allowed if is_measure[i]
+            )
+        except PyMongoError as error:
+            log.warning("catalogue_unavailable", error=repr(error))
+            for i in allowed:
+                results[i] = Result(events[i], Outcome.UNAVAILABLE, unavailable=Unavailable.STORAGE)
+            return [], {}
+        valid: list[int] = []
+        records: dict[int, EncodedRecord] = {}
+        for index in allowed:
+            event = events[index]
+            target = subject_id(event)
+            lookup = measures if isinstance(event.data, MeasureAssessed) else items
+            item = lookup.get(target)
+            violations = list(
+                check_event(event, catalogue_item=item, ministry=principal.ministry, today=today)
+            )
+            if not violations:
+                # The record key is the catalogue id: one KPI's events stay on one partition.
+                record = encode_event(event, target)
+                if len(record.value) > self.max_record_bytes:
+                    violations.append(
+                        Violation(
+                            "(event)",
+                            f"the event encodes to {len(record.value)} bytes; "
+                            f"the limit is {self.max_record_bytes}",
+                            "event_too_large",
+                        )
+                    )
+                else:
+                    records[index] = record
             if violations:
-                results[index] = Result(event, Outcome.REJECTED, tuple(violations))
+                results[index] = Result(event, Outcome.REJECTED, by_priority(violations))
             else:
                 valid.append(index)
-        claims = await self.receipts.claim([events[i] for i in valid], now)
-        to_publish: list[int] = []
-        for index, claim in zip(valid, claims, strict=True):
-            if claim is Claim.NEW:
-                to_publish.append(index)
+        return valid, records
+
+    async def _claim_and_publish(
+        self,
+        events: Sequence[CloudEvent],
+        valid: list[int],
+        records: dict[int, EncodedRecord],
+        results: dict[int, Result],
+    ) -> None:
+        if not valid:
+            return
+        now = self.clock()
+        batch_id = new_batch_id(now)
+        try:
+            claims = await self.receipts.claim([events[i] for i in valid], batch_id, now)
+        except PyMongoError as error:
+            log.warning("receipts_unavailable", error=repr(error))
+            for i in valid:
+                results[i] = Result(events[i], Outcome.UNAVAILABLE, unavailable=Unavailable.STORAGE)
+            return
+        to_publish: list[tuple[int, str]] = []
+        for index, claimed in zip(valid, claims, strict=True):
+            if claimed.claim is Claim.NEW:
+                assert claimed.claim_id is not None
+                to_publish.append((index, claimed.claim_id))
             else:
-                outcome = Outcome.DUPLICATE if claim is Claim.DUPLICATE else Outcome.IN_FLIGHT
+                duplicate = claimed.claim is Claim.DUPLICATE
+                outcome = Outcome.DUPLICATE if duplicate else Outcome.IN_FLIGHT
                 results[index] = Result(events[index], outcome)
-        if to_publish:
-            batch = [events[i] for i in to_publish]
+        if not to_publish:
+            return
+        self.metrics.events_in_flight.inc(len(to_publish))
+        try:
             with self.metrics.produce_seconds.time():
-                errors = await self.publisher.publish_many(batch)
-            acked = [e for e, err in zip(batch, errors, strict=True) if err is None]
-            failed = [e for e, err in zip(batch, errors, strict=True) if err is not None]
-            await self.receipts.confirm(acked, self.clock())
-            await self.receipts.release(failed)
-            for index, error in zip(to_publish, errors, strict=True):
-                outcome = Outcome.ACCEPTED if error is None else Outcome.UNAVAILABLE
-                results[index] = Result(events[index], outcome)
-        ordered = [results[i] for i in range(len(events))]
-        for result in ordered:
-            reason = result.violations[0].code if result.violations else ""
-            self.metrics.events.labels(
-                event_type=result.event.type,
-                ministry=ministry_code_of(result.event.source) or "unknown",
-                outcome=result.outcome.value,
-                reason=reason,
-            ).inc()
-        return ordered
+                errors = await self.publisher.publish_many([records[i] for i, _ in to_publish])
+        finally:
+            self.metrics.events_in_flight.dec(len(to_publish))
+        failed = [claim for (_, claim), err in zip(to_publish, errors, strict=True) if err]
+        acked = len(to_publish) - len(failed)
+        await self._settle(batch_id, failed, acked)
+        for (index, _), err in zip(to_publish, errors, strict=True):
+            if err is None:
+                results[index] = Result(events[index], Outcome.ACCEPTED)
+            else:
+                results[index] = Result(
+                    events[index], Outcome.UNAVAILABLE, unavailable=Unavailable.KAFKA
+                )
+
+    async def _settle(self, batch_id: str, failed: list[str], acked: int) -> None:
+        """Release the failed claims, then mark the batch accepted (in that order: a reader
+        must never see a failed event as accepted)."""
+        now = self.clock()
+        try:
+            await self.receipts.release(failed, now)
+        except PyMongoError as error:
+            # The failed claims turn stale after the takeover age and are published by a retry
+            # then. The acknowledged events are in Kafka: they are still answered as accepted.
+            log.error("receipt_release_failed", error=repr(error), claims=len(failed))
+            return
+        if acked:
+            try:
+                await self.receipts.accept(batch_id, acked, now)
+            except PyMongoError as error:
+                log.error("receipt_accept_failed", error=repr(error), batch=batch_id)

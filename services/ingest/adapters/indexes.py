@@ -1,4 +1,8 @@
-"""Indexes of the ingest service's collections (idempotent)."""
+"""Indexes of the ingest service's collections (idempotent).
+
+The receipt collections are read and written by ``_id`` only (unique by itself). API keys are
+listed by ministry.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,8 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.ingest.adapters.receipts import RECEIPTS
+from services.ingest.adapters.keys import API_KEYS
 
 
 async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
-    # _id (source + id) is the dedup key and is unique by itself; this one serves the sweep
-    # that finds receipts left pending by a crash.
-    await db[RECEIPTS].create_index([("state", 1), ("received_at", 1)])
+    await db[API_KEYS].create_index([("ministry", 1)])

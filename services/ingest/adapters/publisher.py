@@ -1,18 +1,67 @@
-"""Publishes accepted events to the events topic and waits for the broker's acknowledgement."""
+"""Publishes encoded records to the events topic and waits for the broker's acknowledgement.
+
+The producer is idempotent with ``acks=all`` (shared/kafka.py). A record counts as published only
+when its delivery future resolved without error within the delivery timeout; anything else is a
+failure the caller must not report as accepted. A record that timed out may still be delivered
+later by the producer's own retries: the sender is told to retry, and the consumers drop the
+resulting duplicate by source + id.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
+import time
+from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
 from shared.events.cloudevents import CloudEvent
-from shared.events.kafka_binding import encode_structured
+from shared.events.kafka_binding import STRUCTURED_CONTENT_TYPE, EncodedRecord
+from shared.logs import get_logger
+
+log = get_logger(__name__)
 
 
 class PublishFailed(Exception):  # noqa: N818 - reads as the condition it reports
     """The broker did not acknowledge the record: nothing may be claimed accepted."""
+
+
+_PARTITIONER = DefaultPartitioner()
+_HEADERS = [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
+
+
+def encode_event(event: CloudEvent, key: str) -> EncodedRecord:
+    """The structured-mode record of `event` with ``partitionkey`` = `key` (the record key).
+
+    The same record as ``shared.events.kafka_binding.encode_structured`` (a unit test holds them
+    equal): absent optional attributes omitted, ``data`` kept whole (nulls inside are data). It
+    is serialised by pydantic in one pass rather than copied and dumped twice: ingest encodes
+    every event it accepts. Callers have checked that a given ``partitionkey`` equals `key`.
+    """
+    absent = {name for name in ("dataschema", "partitionkey") if getattr(event, name) is None}
+    if event.model_extra:
+        absent |= {name for name, value in event.model_extra.items() if value is None}
+    body = event.model_dump_json(exclude=absent)
+    if event.partitionkey is None:
+        body = '{"partitionkey":' + json.dumps(key, ensure_ascii=False) + "," + body[1:]
+    return EncodedRecord(key=key.encode(), value=body.encode(), headers=list(_HEADERS))
+
+
+@functools.lru_cache(maxsize=16384)
+def partition_of(key: bytes, partitions: tuple[int, ...]) -> int:
+    """The partition aiokafka's default partitioner picks for `key` (murmur2, as the Java
+    client), cached: a few thousand catalogue ids cover every key."""
+    return int(_PARTITIONER(key, list(partitions), list(partitions)))
+
+
+def _consume_outcome(future: asyncio.Future[object]) -> None:
+    # A delivery that resolves after we stopped waiting must not log "exception never retrieved".
+    if not future.cancelled():
+        future.exception()
 
 
 class KafkaEventPublisher:
@@ -21,19 +70,45 @@ class KafkaEventPublisher:
         self._topic = topic
         self._timeout_s = timeout_s
 
-    async def publish_many(self, events: list[CloudEvent]) -> list[BaseException | None]:
-        """Send all, then wait for every acknowledgement; one result (None = acked) per event."""
+    async def publish_many(self, records: Sequence[EncodedRecord]) -> list[BaseException | None]:
+        """Send all, then wait for every acknowledgement; one result (None = acked) per record.
+
+        ``send()`` per record, not ``send_batch()``: records of concurrent requests then share
+        the producer's open batches (one request's batch would wait for the previous one to
+        drain). The partition is the default partitioner's, computed once per key."""
+        deadline = time.monotonic() + self._timeout_s
+        futures: list[asyncio.Future[object]] = []
         try:
             async with asyncio.timeout(self._timeout_s):
-                futures = []
-                for event in events:
-                    record = encode_structured(event)
+                partitions = tuple(sorted(await self._producer.partitions_for(self._topic)))
+                for record in records:
                     futures.append(
                         await self._producer.send(
-                            self._topic, value=record.value, key=record.key, headers=record.headers
+                            self._topic,
+                            value=record.value,
+                            key=record.key,
+                            headers=record.headers,
+                            partition=partition_of(record.key, partitions),
                         )
                     )
-                results = await asyncio.gather(*futures, return_exceptions=True)
         except (TimeoutError, KafkaError, OSError) as error:
-            return [PublishFailed(repr(error))] * len(events)
-        return [r if isinstance(r, BaseException) else None for r in results]
+            log.warning("kafka_send_failed", error=repr(error), records=len(records))
+            for future in futures:
+                future.add_done_callback(_consume_outcome)
+            return [PublishFailed(repr(error))] * len(records)
+        if futures:
+            # asyncio.wait, not gather: on timeout the futures stay with the producer, uncancelled.
+            await asyncio.wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+        results: list[BaseException | None] = []
+        for future in futures:
+            if not future.done():
+                future.add_done_callback(_consume_outcome)
+                results.append(PublishFailed("no acknowledgement within the delivery timeout"))
+            elif future.cancelled():
+                results.append(PublishFailed("the send was cancelled"))
+            else:
+                results.append(future.exception())
+        failed = sum(r is not None for r in results)
+        if failed:
+            log.warning("kafka_delivery_failed", failed=failed, records=len(records))
+        return results

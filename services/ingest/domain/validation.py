@@ -36,6 +36,15 @@ def check_event(
     if as_of is not None and as_of > today + FUTURE_TOLERANCE:
         violations.append(Violation("data.as_of", f"{as_of} is in the future", "as_of_in_future"))
     target_id, field, kind = _target_of(data)
+    if event.partitionkey is not None and event.partitionkey != target_id:
+        violations.append(
+            Violation(
+                "partitionkey",
+                f"partitionkey {event.partitionkey!r} must be the {field} {target_id!r} "
+                "(it is the Kafka record key) or be left out",
+                "partitionkey_mismatch",
+            )
+        )
     if target_id and event.subject != target_id:
         violations.append(
             Violation(
@@ -47,13 +56,17 @@ def check_event(
     if catalogue_item is None:
         violations.append(Violation(field, f"{target_id!r} is not in the catalogue", "unknown_id"))
         return violations
+    if catalogue_item.get("state") == "retired":
+        violations.append(
+            Violation(field, f"{target_id!r} is retired from the catalogue", "retired_id")
+        )
     owners = list(catalogue_item.get("ministries") or [])
-    if ministry is not None and owners and ministry not in owners:
+    if ministry is None or ministry not in owners:
         violations.append(
             Violation(
                 "source",
                 f"ministry {ministry!r} is not responsible for {target_id!r} "
-                f"(responsible: {', '.join(owners)})",
+                f"(responsible: {', '.join(owners) or 'none listed'})",
                 "wrong_ministry",
             )
         )
@@ -68,6 +81,25 @@ def check_event(
     if isinstance(data, KpiObserved):
         violations.extend(_check_value(data.value, catalogue_item))
     return violations
+
+
+# Which violation names an event's problem when it has several: the most fundamental first.
+PRIORITY = (
+    "wrong_ministry",
+    "unknown_id",
+    "retired_id",
+    "wrong_kind",
+    "subject_mismatch",
+    "partitionkey_mismatch",
+    "impossible_value",
+    "as_of_in_future",
+)
+
+
+def by_priority(violations: Sequence[Violation]) -> tuple[Violation, ...]:
+    """The violations, the one that gives an event's problem its type first (stable order)."""
+    rank = {code: index for index, code in enumerate(PRIORITY)}
+    return tuple(sorted(violations, key=lambda v: rank.get(v.code, len(PRIORITY))))
 
 
 def _target_of(data: object) -> tuple[str, str, str | None]:

@@ -1,25 +1,61 @@
-"""HTTP → CloudEvent, per the CloudEvents HTTP protocol binding (structured, binary, batch)."""
+"""HTTP → CloudEvent, per the CloudEvents 1.0 HTTP protocol binding (structured, binary, batch).
+
+- Structured mode: ``Content-Type: application/cloudevents+json``, the body is the whole event.
+- Binary mode: attributes in ``ce-<name>`` headers (values percent-decoded as the binding
+  requires), ``Content-Type`` is the data's (``application/json``), the body is the data.
+- Batch mode: ``Content-Type: application/cloudevents-batch+json``, the body is a JSON array of
+  structured events. An item that cannot be an event is answered in its own result, not by
+  failing the batch.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
+from services.ingest.entrypoints.problems import (
+    BatchTooLarge,
+    InvalidEvent,
+    UnknownEventType,
+    malformed,
+    unsupported,
+)
 from shared.events.cloudevents import CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON, CloudEvent
-from shared.events.contracts import MINISTRY_EVENT_TYPES
-from shared.http.problems import (
-    FieldError,
-    MalformedRequest,
-    UnsupportedMediaType,
-    ValidationProblem,
+from shared.events.contracts import (
+    MINISTRY_EVENT_TYPES,
+    KpiObservedEvent,
+    MeasureAssessedEvent,
+    MilestoneReportedEvent,
+    MinistryEvent,
+    ministry_event_adapter,
+)
+from shared.http.problems import FieldError, Problem
+
+# CloudEvents 1.0: attribute names are 1-20 lower-case ASCII letters or digits.
+_ATTRIBUTE_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+_EXTENSION_REASON = "attribute names are 1 to 20 lower-case letters or digits (CloudEvents 1.0)"
+_NAME_REASON = {"data_base64": "binary data (data_base64) is not accepted: data must be JSON"}
+
+
+_BATCH: TypeAdapter[list[KpiObservedEvent | MilestoneReportedEvent | MeasureAssessedEvent]] = (
+    TypeAdapter(list[MinistryEvent])
 )
 
-MAX_EVENT_BYTES = 64 * 1024
-MAX_BATCH_EVENTS = 500
-MAX_BATCH_BYTES = 4 * 1024 * 1024
+
+@dataclass(frozen=True, slots=True)
+class Unparsed:
+    """A batch item that is not a valid event, with what can be told about it."""
+
+    problem: Problem
+    id: str | None
+    source: str | None
+    type: str | None
 
 
 def media_type(content_type: str | None) -> str:
@@ -30,71 +66,109 @@ def load_json(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise MalformedRequest(f"the body is not valid JSON: {error}") from error
+        raise malformed(f"the body is not valid JSON: {error}") from error
 
 
 def event_from_attributes(attributes: Any, *, prefix: str = "") -> CloudEvent:
     if not isinstance(attributes, dict):
-        raise ValidationProblem(
+        raise InvalidEvent(
             "a CloudEvent must be a JSON object",
-            errors=[FieldError(field=prefix or "(body)", reason="not an object")],
+            errors=[FieldError(field=prefix.rstrip(".") or "(body)", reason="not an object")],
+            extensions={"code": "schema"},
         )
     event_type = attributes.get("type")
     model = MINISTRY_EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
     if model is None:
         known = ", ".join(sorted(MINISTRY_EVENT_TYPES))
-        raise ValidationProblem(
+        raise UnknownEventType(
             f"unknown event type {event_type!r}",
             errors=[FieldError(field=f"{prefix}type", reason=f"must be one of: {known}")],
             extensions={"code": "unknown_type"},
         )
+    bad_names = [
+        FieldError(field=f"{prefix}{name}", reason=_NAME_REASON.get(name, _EXTENSION_REASON))
+        for name in attributes
+        if name != "data" and not _ATTRIBUTE_NAME.match(name)
+    ]
+    if bad_names:
+        raise InvalidEvent(
+            f"the {event_type} event is not valid", errors=bad_names, extensions={"code": "schema"}
+        )
     try:
         return model.model_validate(attributes)
     except ValidationError as error:
-        raise ValidationProblem(
+        raise InvalidEvent(
             f"the {event_type} event is not valid",
             errors=[
-                FieldError(field=prefix + ".".join(str(p) for p in item["loc"]), reason=item["msg"])
-                for item in error.errors()
+                FieldError(
+                    field=prefix + (".".join(str(p) for p in item["loc"]) or "(event)"),
+                    reason=item["msg"],
+                )
+                for item in error.errors(include_url=False)
             ],
+            extensions={"code": "schema"},
         ) from error
 
 
 def structured_event(body: bytes) -> CloudEvent:
-    return event_from_attributes(load_json(body))
+    try:  # fast path: a valid event, parsed and validated in one pass
+        event: CloudEvent = ministry_event_adapter.validate_json(body)
+        return event
+    except ValidationError:  # the slow path names what is wrong
+        return event_from_attributes(load_json(body))
 
 
 def binary_event(headers: Mapping[str, str], body: bytes) -> CloudEvent:
     """Binary mode: attributes in ``ce-`` headers, the body is the data."""
     data_type = media_type(headers.get("content-type"))
     if data_type not in {"application/json", ""}:
-        raise UnsupportedMediaType(f"binary-mode data must be application/json, not {data_type!r}")
+        raise unsupported(f"binary-mode data must be application/json, not {data_type!r}")
     attributes: dict[str, Any] = {
-        name[3:]: value for name, value in headers.items() if name.lower().startswith("ce-")
+        name[3:].lower(): unquote(value)
+        for name, value in headers.items()
+        if name.lower().startswith("ce-")
     }
     attributes["data"] = load_json(body) if body else None
     return event_from_attributes(attributes)
 
 
-def batch_events(body: bytes) -> list[CloudEvent | ValidationProblem]:
+def batch_events(body: bytes, max_events: int) -> list[CloudEvent | Unparsed]:
+    try:  # fast path: a batch of valid events, parsed and validated in one pass
+        valid = _BATCH.validate_json(body)
+    except ValidationError:  # the slow path answers each item on its own
+        pass
+    else:
+        if len(valid) <= max_events:
+            return list(valid)
     items = load_json(body)
     if not isinstance(items, list):
-        raise ValidationProblem(
-            "a batch must be a JSON array of CloudEvents",
-            errors=[FieldError(field="(body)", reason="not an array")],
+        raise malformed("a batch must be a JSON array of CloudEvents")
+    if len(items) > max_events:
+        detail = f"a batch holds at most {max_events} events; this one has {len(items)}"
+        raise BatchTooLarge(
+            detail,
+            errors=[FieldError(field="(body)", reason=detail)],
+            extensions={"code": "too_many_events"},
         )
-    if len(items) > MAX_BATCH_EVENTS:
-        raise ValidationProblem(
-            f"a batch holds at most {MAX_BATCH_EVENTS} events; this one has {len(items)}",
-            errors=[FieldError(field="(body)", reason=f"more than {MAX_BATCH_EVENTS} events")],
-        )
-    parsed: list[CloudEvent | ValidationProblem] = []
+    parsed: list[CloudEvent | Unparsed] = []
     for index, item in enumerate(items):
         try:
             parsed.append(event_from_attributes(item, prefix=f"[{index}]."))
-        except ValidationProblem as problem:
-            parsed.append(problem)
+        except Problem as problem:
+            parsed.append(
+                Unparsed(
+                    problem,
+                    id=_string(item, "id"),
+                    source=_string(item, "source"),
+                    type=_string(item, "type"),
+                )
+            )
     return parsed
+
+
+def _string(item: Any, name: str) -> str | None:
+    value = item.get(name) if isinstance(item, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def is_structured(content_type: str | None) -> bool:

@@ -1,0 +1,97 @@
+"""Dependencies of the ingest routes, declared once as `Annotated` aliases.
+
+All are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop
+per dependency per request.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.ingest.entrypoints.problems import unauthenticated
+from services.ingest.handlers import (
+    AuthFailure,
+    IngestHandler,
+    KeyAdmin,
+    KeyAuthenticator,
+    Principal,
+    RateLimiter,
+)
+from services.ingest.metrics import IngestMetrics
+from services.ingest.settings import IngestSettings
+
+_api_key = HTTPBearer(
+    auto_error=False,
+    scheme_name="MinistryApiKey",
+    description="A ministry API key (`shk_<key id>_<secret>`), created with "
+    "`shinchoku keys create --ministry CODE` or POST /v1/admin/keys.",
+)
+
+_AUTH_DETAIL = {
+    AuthFailure.MISSING: "an 'Authorization: Bearer <API key>' header is required",
+    AuthFailure.MALFORMED: "the API key is malformed (expected shk_<key id>_<secret>)",
+    AuthFailure.UNKNOWN: "the API key is not valid",
+    AuthFailure.REVOKED: "the API key has been revoked",
+}
+
+
+def _state(request: Request, name: str) -> object:
+    return getattr(request.app.state, name)
+
+
+async def get_handler(request: Request) -> IngestHandler:
+    handler = _state(request, "ingest_handler")
+    assert isinstance(handler, IngestHandler)
+    return handler
+
+
+async def get_key_admin(request: Request) -> KeyAdmin:
+    admin = _state(request, "key_admin")
+    assert isinstance(admin, KeyAdmin)
+    return admin
+
+
+async def get_limiter(request: Request) -> RateLimiter:
+    limiter = _state(request, "rate_limiter")
+    assert isinstance(limiter, RateLimiter)
+    return limiter
+
+
+async def get_metrics(request: Request) -> IngestMetrics:
+    metrics = _state(request, "ingest_metrics")
+    assert isinstance(metrics, IngestMetrics)
+    return metrics
+
+
+async def get_settings(request: Request) -> IngestSettings:
+    settings = _state(request, "ingest_settings")
+    assert isinstance(settings, IngestSettings)
+    return settings
+
+
+async def authenticated(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_api_key)],
+) -> Principal:
+    """The calling ministry, from its API key (401 otherwise). The key is never logged."""
+    authenticator = _state(request, "authenticator")
+    assert isinstance(authenticator, KeyAuthenticator)
+    raw = None
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        raw = credentials.credentials
+    outcome = await authenticator.authenticate(raw)
+    if isinstance(outcome, AuthFailure):
+        (await get_metrics(request)).auth_failures.labels(reason=outcome.value).inc()
+        raise unauthenticated(_AUTH_DETAIL[outcome], outcome.value)
+    return outcome
+
+
+Handler = Annotated[IngestHandler, Depends(get_handler)]
+Keys = Annotated[KeyAdmin, Depends(get_key_admin)]
+Limiter = Annotated[RateLimiter, Depends(get_limiter)]
+Metrics = Annotated[IngestMetrics, Depends(get_metrics)]
+Settings = Annotated[IngestSettings, Depends(get_settings)]
+Caller = Annotated[Principal, Depends(authenticated)]

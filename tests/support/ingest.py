@@ -1,0 +1,197 @@
+"""Helpers for the ingest tests: a database with the real catalogue, API keys, the app in-process,
+event builders and a reader of what reached Kafka. Nothing here fakes Kafka or MongoDB."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+from fastapi import FastAPI
+
+from services.ingest.adapters.keys import ApiKeyStore
+from services.ingest.bootstrap import create_app
+from services.ingest.settings import IngestSettings
+from shared.catalogue.loader import load_into, validated_catalogue
+from shared.mongo import MongoClient
+from shared.settings import KafkaSettings, MongoSettings, TopicSettings
+
+STRUCTURED = {"content-type": "application/cloudevents+json"}
+BATCH = {"content-type": "application/cloudevents-batch+json"}
+# Real catalogue entries (shared/catalogue/plan-2022.yaml) the tests report on.
+PERCENT_KPI = "kpi.5g-population-coverage"  # unit %, owned by digital
+MILESTONE = "ms.dfft-g7-2023-outcomes"  # owned by digital
+MEASURE = "m.4-1-3.digital-inclusion-support"  # owned by digital
+OWNER = "digital"
+
+
+async def load_real_catalogue(mongo: MongoClient, database: str) -> None:
+    """The plan catalogue, as `shinchoku catalogue load` writes it, into `database`."""
+    catalogue = validated_catalogue(check_sources=False)
+    await load_into(mongo[database], catalogue, now=datetime.now(UTC))
+
+
+async def create_key(mongo: MongoClient, database: str, ministry: str = OWNER) -> str:
+    full, _ = await ApiKeyStore(mongo, database).create(ministry, datetime.now(UTC), "tests")
+    return full
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
+
+
+def ingest_settings(
+    kafka: KafkaSettings, topics: TopicSettings, mongo: MongoSettings, **overrides: Any
+) -> IngestSettings:
+    values: dict[str, Any] = {
+        "kafka": kafka,
+        "topics": topics,
+        "mongo": mongo,
+        "log_json": True,
+        **overrides,
+    }
+    return IngestSettings.model_validate(values)
+
+
+@dataclass
+class InProcessIngest:
+    app: FastAPI
+    http: httpx.AsyncClient
+
+
+@asynccontextmanager
+async def ingest_in_process(settings: IngestSettings) -> AsyncIterator[InProcessIngest]:
+    """The ingest app with its lifespan running, reached through httpx's ASGI transport."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://ingest", timeout=60
+        ) as http:
+            yield InProcessIngest(app, http)
+
+
+def new_id() -> str:
+    return secrets.token_hex(8)
+
+
+def kpi_event(
+    value: float = 96.6,
+    *,
+    kpi_id: str = PERCENT_KPI,
+    ministry: str = OWNER,
+    as_of: date | None = None,
+    event_id: str | None = None,
+    **attributes: Any,
+) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": event_id or new_id(),
+        "source": f"/ministries/{ministry}",
+        "type": "shinchoku.kpi.observed.v1",
+        "subject": kpi_id,
+        "time": datetime.now(UTC).isoformat(),
+        "datacontenttype": "application/json",
+        "data": {
+            "kpi_id": kpi_id,
+            "value": value,
+            "as_of": (as_of or date.today()).isoformat(),
+            "note": "integration test",
+        },
+        **attributes,
+    }
+
+
+def milestone_event(*, ministry: str = OWNER, state: str = "in_progress") -> dict[str, Any]:
+    today = date.today().isoformat()
+    return {
+        "specversion": "1.0",
+        "id": new_id(),
+        "source": f"/ministries/{ministry}",
+        "type": "shinchoku.milestone.reported.v1",
+        "subject": MILESTONE,
+        "time": datetime.now(UTC).isoformat(),
+        "data": {
+            "milestone_id": MILESTONE,
+            "state": state,
+            "percent_complete": 40,
+            "expected_completion": "2030-03-31",
+            "as_of": today,
+            "note": None,
+        },
+    }
+
+
+def measure_event(*, ministry: str = OWNER, rating: str = "at_risk") -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": new_id(),
+        "source": f"/ministries/{ministry}",
+        "type": "shinchoku.measure.assessed.v1",
+        "subject": MEASURE,
+        "time": datetime.now(UTC).isoformat(),
+        "data": {
+            "measure_id": MEASURE,
+            "rating": rating,
+            "as_of": date.today().isoformat(),
+            "narrative": "integration test",
+        },
+    }
+
+
+def body(event: dict[str, Any] | list[dict[str, Any]]) -> bytes:
+    return json.dumps(event).encode()
+
+
+@dataclass(frozen=True)
+class SeenRecord:
+    key: bytes | None
+    headers: dict[str, bytes]
+    event: dict[str, Any]
+    partition: int
+
+
+async def records_with_ids(
+    bootstrap_servers: str, topic: str, ids: Iterable[str], timeout_s: float = 60.0
+) -> dict[str, list[SeenRecord]]:
+    """Every record on `topic` (from the beginning, up to its end when every id was seen) whose
+    event id is in `ids`; waits until each id was seen at least once or the timeout passed (then
+    returns what it found)."""
+    wanted = set(ids)
+    found: dict[str, list[SeenRecord]] = {}
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        group_id=None,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                batch = await consumer.getmany(timeout_ms=300)
+                for tp, records in batch.items():
+                    for r in records:
+                        event = json.loads(r.value)
+                        if event.get("id") in wanted:
+                            found.setdefault(event["id"], []).append(
+                                SeenRecord(r.key, dict(r.headers), event, tp.partition)
+                            )
+                partitions = list(consumer.assignment())
+                if partitions and wanted <= found.keys():
+                    end = await consumer.end_offsets(partitions)
+                    positions = [await consumer.position(tp) for tp in partitions]
+                    if all(pos >= end[tp] for pos, tp in zip(positions, partitions, strict=True)):
+                        return found
+    except TimeoutError:
+        return found
+    finally:
+        await consumer.stop()
