@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from services.ingest.adapters.keys import ApiKeyStore
 from shared.mongo import MongoClient
 from shared.settings import MongoSettings, TopicSettings
 from tests.support.services import RunningService, running_services, service_environment
@@ -40,3 +42,18 @@ def system(
     }
     with running_services(envs, log_dir) as services:
         yield services
+
+
+@pytest.fixture(scope="session")
+def ministry_headers(
+    mongo: MongoClient, mongo_config: MongoSettings
+) -> Callable[[str], Awaitable[dict[str, str]]]:
+    """Makes `Authorization` headers with a fresh ingest API key for a ministry."""
+
+    async def make(ministry: str) -> dict[str, str]:
+        key, _ = await ApiKeyStore(mongo, mongo_config.database).create(
+            ministry, datetime.now(UTC), "e2e tests"
+        )
+        return {"authorization": f"Bearer {key}"}
+
+    return make

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 
 import httpx
@@ -24,6 +25,7 @@ async def test_observation_far_behind_plan_reaches_a_signed_webhook(
     mongo: MongoClient,
     mongo_config: MongoSettings,
     admin_token: str,
+    ministry_headers: Callable[[str], Awaitable[dict[str, str]]],
 ) -> None:
     """A KPI observation far behind its trajectory, POSTed to ingest, is stored by the kpi
     service, turns the KPI off track, and arrives at a subscriber as a signed webhook."""
@@ -54,6 +56,7 @@ async def test_observation_far_behind_plan_reaches_a_signed_webhook(
         secret = created.json()["secret"]
         assert secret.startswith("whsec_")
 
+        auth = await ministry_headers("mic")
         event = {
             "specversion": "1.0",
             "id": secrets.token_hex(8),
@@ -67,7 +70,7 @@ async def test_observation_far_behind_plan_reaches_a_signed_webhook(
         answer = await http.post(
             f"{system['ingest'].url}/v1/events",
             content=json.dumps(event),
-            headers={"content-type": "application/cloudevents+json"},
+            headers={"content-type": "application/cloudevents+json", **auth},
         )
         assert answer.status_code == 202, answer.text
 
@@ -87,7 +90,7 @@ async def test_observation_far_behind_plan_reaches_a_signed_webhook(
         again = await http.post(
             f"{system['ingest'].url}/v1/events",
             content=json.dumps(event),
-            headers={"content-type": "application/cloudevents+json"},
+            headers={"content-type": "application/cloudevents+json", **auth},
         )
         assert again.status_code == 200
         assert again.json()["duplicate"] is True
