@@ -14,41 +14,26 @@ from typing import Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from shared.events.contracts import (
+    BAD_STATUSES as BAD_STATUSES,  # re-exported: the domain's vocabulary
+)
+from shared.events.contracts import STATUS_SEVERITY_ORDER
+from shared.events.contracts import Status as Status
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
-class Status(StrEnum):
-    """The status of a KPI, a milestone or (rolled up) a measure."""
-
-    ACHIEVED = "achieved"
-    ON_TRACK = "on_track"
-    AT_RISK = "at_risk"
-    OFF_TRACK = "off_track"
-    OVERDUE = "overdue"
-    STALE = "stale"
-    NO_DATA = "no_data"
-    TARGET_PENDING = "target_pending"
-
-
-# Severity for "worst child" rollups, most severe first:
+# The statuses and their severity order are part of the published contract (status_changed
+# events carry them), so they are defined once, in shared/events/contracts.py:
 #   overdue > off_track > stale > at_risk > no_data > target_pending > on_track > achieved
 # - overdue and off_track are known-bad, so they outrank everything.
 # - stale means "we can't tell": a KPI nobody reports on may hide anything and chasing the
 #   report is an action, so it outranks at_risk, but not a known off_track.
 # - no_data and target_pending are neutral gaps in the catalogue/reporting, not a judgement
 #   on progress, so they sit below every bad status and above the good ones.
-SEVERITY_ORDER: tuple[Status, ...] = (
-    Status.OVERDUE,
-    Status.OFF_TRACK,
-    Status.STALE,
-    Status.AT_RISK,
-    Status.NO_DATA,
-    Status.TARGET_PENDING,
-    Status.ON_TRACK,
-    Status.ACHIEVED,
-)
+SEVERITY_ORDER: tuple[Status, ...] = STATUS_SEVERITY_ORDER
 _SEVERITY = {status: len(SEVERITY_ORDER) - i for i, status in enumerate(SEVERITY_ORDER)}
 
 
@@ -68,10 +53,7 @@ def goodness(status: Status) -> int:
     return -severity(status)
 
 
-# Statuses that open (or continue) an episode; see episodes.py.
-BAD_STATUSES: frozenset[Status] = frozenset(
-    {Status.AT_RISK, Status.OFF_TRACK, Status.OVERDUE, Status.STALE}
-)
+# Statuses that open (or continue) an episode (see episodes.py): BAD_STATUSES, from the contract.
 
 
 class Direction(StrEnum):
