@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @functools.cache
-def _stack_module() -> ModuleType:
+def local_stack_module() -> ModuleType:
     """deploy/local/stack.py (standard library only; importing it starts nothing)."""
     name = "shinchoku_local_stack"
     spec = importlib.util.spec_from_file_location(name, ROOT / "deploy" / "local" / "stack.py")
@@ -80,7 +80,7 @@ class PrivateKafkaBroker:
         self.config = directory / "server.properties"
         self.log = directory / "kafka.log"
         self.process: subprocess.Popen[bytes] | None = None
-        self._stack = _stack_module()
+        self._stack = local_stack_module()
 
     @property
     def bootstrap_servers(self) -> str:
