@@ -276,19 +276,38 @@ def _k4_overdue(f: KpiFacts) -> Finding | None:
     )
 
 
+def _stale_finding(
+    what: str,
+    latest_as_of: date,
+    today: date,
+    cadence_days: int,
+    grace_days: int,
+    evidence: tuple[str, ...],
+) -> Finding | None:
+    """Shared by K5 and M4: a report older than the cadence plus grace."""
+    allowed = cadence_days + grace_days
+    age = (today - latest_as_of).days
+    if age <= allowed:
+        return None
+    return Finding(
+        f"The latest {what} is as of {latest_as_of}, {age} days ago; a report is expected "
+        f"every {cadence_days} days (+{grace_days} grace).",
+        {"age_days": age, "allowed_days": allowed},
+        evidence,
+    )
+
+
 def _k5_stale(f: KpiFacts) -> Finding | None:
     """The latest value is older than the reporting cadence plus grace."""
     latest = f.latest
     assert latest is not None
     thresholds = f.defn.thresholds
-    allowed = thresholds.reporting_cadence_days + thresholds.stale_grace_days
-    age = (f.today - latest.as_of).days
-    if age <= allowed:
-        return None
-    return Finding(
-        f"The latest value is as of {latest.as_of}, {age} days ago; a report is expected "
-        f"every {thresholds.reporting_cadence_days} days (+{thresholds.stale_grace_days} grace).",
-        {"age_days": age, "allowed_days": allowed},
+    return _stale_finding(
+        "value",
+        latest.as_of,
+        f.today,
+        thresholds.reporting_cadence_days,
+        thresholds.stale_grace_days,
         f.latest_evidence(),
     )
 
@@ -498,14 +517,12 @@ def _m4_stale(f: MilestoneFacts) -> Finding | None:
     latest = f.latest
     assert latest is not None
     thresholds = f.defn.thresholds
-    allowed = thresholds.reporting_cadence_days + thresholds.stale_grace_days
-    age = (f.today - latest.as_of).days
-    if age <= allowed:
-        return None
-    return Finding(
-        f"The latest report is as of {latest.as_of}, {age} days ago; a report is expected "
-        f"every {thresholds.reporting_cadence_days} days (+{thresholds.stale_grace_days} grace).",
-        {"age_days": age, "allowed_days": allowed},
+    return _stale_finding(
+        "report",
+        latest.as_of,
+        f.today,
+        thresholds.reporting_cadence_days,
+        thresholds.stale_grace_days,
         f.evidence(),
     )
 
