@@ -14,7 +14,8 @@ from services.kpi.adapters.status_publisher import StatusPublisher
 from services.kpi.entrypoints.api import router
 from services.kpi.entrypoints.catalogue_api import router as catalogue_router
 from services.kpi.entrypoints.status_api import router as status_router
-from services.kpi.handlers import KpiHandler, KpiMetrics
+from services.kpi.handlers import KpiHandler
+from services.kpi.metrics import KpiMetrics
 from services.kpi.queries import KpiQueries
 from services.kpi.settings import KpiSettings
 from shared.catalogue_store import CatalogueStore

@@ -19,7 +19,6 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from services.kpi.adapters.definitions import Definition, definition_from_catalogue
 from services.kpi.adapters.repository import KpiRepository
@@ -32,45 +31,23 @@ from services.kpi.domain.model import (
 )
 from services.kpi.domain.rules import evaluate_kpi, evaluate_milestone
 from services.kpi.domain.state import KpiState, MilestoneState, apply_observation, apply_report
+from services.kpi.metrics import KpiMetrics
 from shared.catalogue_store import CatalogueStore
 from shared.consumer import Rejection
 from shared.events.cloudevents import CloudEvent
 from shared.events.contracts import (
+    BAD_STATUSES,
     KpiObserved,
     KpiStatusChanged,
     MeasureAssessed,
     MilestoneReported,
     Status,
     new_status_event,
+    status_severity,
 )
-from shared.metrics import metric_name
 
 log = structlog.stdlib.get_logger("kpi")
 Document = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class KpiMetrics:
-    transitions: Counter
-    subjects_by_status: Gauge
-
-    @classmethod
-    def create(cls, registry: CollectorRegistry) -> KpiMetrics:
-        return cls(
-            transitions=Counter(
-                metric_name("kpi", "status_transitions"),
-                "Status changes published, by previous and new status.",
-                ["from_status", "to_status"],
-                registry=registry,
-            ),
-            subjects_by_status=Gauge(
-                metric_name("kpi", "subjects"),
-                "KPIs and milestones by current status, kind and responsible ministry (a subject "
-                "owned by two ministries counts for each); refreshed by the sweep.",
-                ["status", "kind", "ministry"],
-                registry=registry,
-            ),
-        )
 
 
 def _domain_event(event: CloudEvent) -> Observation | MilestoneReport:
@@ -304,8 +281,14 @@ class KpiHandler:
             self.metrics.transitions.labels(
                 from_status=data.get("previous_status") or "none", to_status=data["status"]
             ).inc()
+            direction = _direction(data.get("previous_status"), data["status"])
             # Keep the by-status gauge current between sweeps (which recount from the database).
             for ministry in data.get("ministries") or ["unassigned"]:
+                if direction is not None:
+                    counter = self.metrics.slips if direction == "slip" else self.metrics.recoveries
+                    counter.labels(
+                        ministry=ministry, kind=data["kind"], status=data["status"]
+                    ).inc()
                 if data.get("previous_status"):
                     self.metrics.subjects_by_status.labels(
                         status=data["previous_status"], kind=data["kind"], ministry=ministry
@@ -332,6 +315,19 @@ class KpiHandler:
             self.metrics.subjects_by_status.labels(status=status, kind=kind, ministry=ministry).set(
                 count
             )
+
+
+def _direction(previous: str | None, new: str) -> str | None:
+    """ "slip" for a change to a worse bad status, "recovery" for one out of a bad status to a
+    better one, None otherwise (e.g. no_data to on_track)."""
+    new_status = Status(new)
+    old_status = None if previous is None else Status(previous)
+    worse = old_status is None or status_severity(new_status) > status_severity(old_status)
+    if new_status in BAD_STATUSES and worse:
+        return "slip"
+    if old_status in BAD_STATUSES and status_severity(new_status) < status_severity(old_status):
+        return "recovery"
+    return None
 
 
 def _subject_of(event: CloudEvent) -> str:

@@ -25,7 +25,8 @@ from services.kpi.adapters.repository import KpiRepository, ensure_indexes
 from services.kpi.domain.model import KpiDefinition
 from services.kpi.domain.rules import evaluate_kpi, evaluate_milestone
 from services.kpi.domain.state import KpiState, MilestoneState
-from services.kpi.handlers import KpiHandler, KpiMetrics
+from services.kpi.handlers import KpiHandler
+from services.kpi.metrics import KpiMetrics
 from services.kpi.settings import KpiSettings
 from shared.catalogue_store import ITEMS, MEASURES, MINISTRIES, CatalogueStore
 from shared.consumer import ConsumerRunner
