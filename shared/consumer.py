@@ -30,6 +30,7 @@ from shared.events.cloudevents import CloudEvent
 from shared.events.kafka_binding import UndecodableRecord, decode_event
 from shared.kafka import create_consumer
 from shared.metrics import ConsumerMetrics
+from shared.partitions import PartitionOwnership
 from shared.settings import ServiceSettings
 
 log = structlog.stdlib.get_logger("shared.consumer")
@@ -254,10 +255,14 @@ async def run_consumer(
     dead_letter_producer: AIOKafkaProducer,
     service: str,
     started: asyncio.Event | None = None,
+    ownership: PartitionOwnership | None = None,
 ) -> None:
-    """Own a consumer for the life of the task: start (retrying while Kafka is away), run, stop."""
+    """Own a consumer for the life of the task: start (retrying while Kafka is away), run, stop.
+    `ownership`, if given, is kept in step with the partitions the consumer holds."""
     while True:
-        consumer = create_consumer(settings.kafka, topics=[topic], group_id=group_id)
+        consumer = create_consumer(
+            settings.kafka, topics=[topic], group_id=group_id, ownership=ownership
+        )
         try:
             await consumer.start()
         except KafkaError as error:

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from shared.partitions import PartitionOwnership
 from shared.settings import KafkaSettings, TopicSettings
 
 
@@ -30,10 +31,15 @@ def create_producer(settings: KafkaSettings, *, client_suffix: str) -> AIOKafkaP
 
 
 def create_consumer(
-    settings: KafkaSettings, *, topics: Iterable[str], group_id: str, max_records: int = 2000
+    settings: KafkaSettings,
+    *,
+    topics: Iterable[str],
+    group_id: str,
+    max_records: int = 2000,
+    ownership: PartitionOwnership | None = None,
 ) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        *topics,
+    """A group consumer of `topics`; `ownership`, if given, follows its partition assignment."""
+    consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         client_id=f"{settings.client_id}-{group_id}",
         group_id=group_id,
@@ -44,6 +50,10 @@ def create_consumer(
         max_poll_records=max_records,
         fetch_max_bytes=8 * 1024 * 1024,
     )
+    consumer.subscribe(
+        topics=list(topics), listener=ownership.listener(consumer) if ownership else None
+    )
+    return consumer
 
 
 def topic_specs(topics: TopicSettings) -> list[NewTopic]:

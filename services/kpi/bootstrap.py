@@ -31,6 +31,7 @@ from shared.kafka import create_producer, kafka_reachable
 from shared.logs import configure_logging
 from shared.metrics import ConsumerMetrics
 from shared.mongo import create_mongo_client, mongo_reachable
+from shared.partitions import PartitionOwnership
 from shared.tasks import TaskGroup, run_periodically
 
 
@@ -67,15 +68,18 @@ def create_app(
             await producer.start()
             repository = KpiRepository(db)
             catalogue = CatalogueStore(mongo, settings.mongo.database)
+            # The consumer's partitions decide which KPIs this instance writes (and sweeps);
+            # status changes stored but not acknowledged before a crash go out when the
+            # handler loads the states of newly assigned partitions.
+            ownership = PartitionOwnership(settings.topics.events)
             handler = KpiHandler(
                 repository=repository,
                 catalogue=catalogue,
                 publisher=StatusPublisher(producer, settings.topics.status),
                 metrics=metrics,
                 clock=clock,
+                ownership=ownership,
             )
-            # Status changes saved but not acknowledged before a crash go out first.
-            await handler.flush_outboxes()
             tasks.start(
                 "consumer",
                 run_consumer(
@@ -91,6 +95,7 @@ def create_app(
                     metrics=consumer_metrics,
                     dead_letter_producer=producer,
                     service="kpi",
+                    ownership=ownership,
                 ),
             )
 

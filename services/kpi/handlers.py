@@ -1,27 +1,43 @@
 """KPI use cases: fold events into per-subject state, re-evaluate, publish status changes.
 
 Every write path (consumer batches, the time-driven sweep) goes through `_update`, under one
-lock per service instance, so the outbox of a subject has a single writer:
+lock per service instance:
   1. store the raw events (idempotent by source + id);
-  2. load the subjects' states, fold the events in (idempotent, order-independent), evaluate;
-  3. save states with new status changes in their outbox (one replace per subject, bulk);
-  4. publish the outbox to Kafka, wait for the acknowledgements, then empty it.
-A crash between 3 and 4 leaves the outbox full; it is published at the next start (the event
-ids are deterministic, so a status change published twice is recognised downstream).
+  2. fold the events into the subjects' latest states (idempotent, order-independent), evaluate;
+  3. insert a new state version per changed subject, carrying the status changes it produced in
+     its outbox: state and status changes are stored together, in one insert, or not at all;
+  4. record the transitions, publish the outboxes to Kafka, wait for the acknowledgements, then
+     record the acknowledgement.
+A crash between 3 and 4 leaves versions unacknowledged; they are published when the states are
+next loaded (the event ids are deterministic, so a status change published twice is recognised
+downstream).
+
+The latest version of every subject is held in memory: this instance's consumer holds the
+partitions of the subjects it writes (records are keyed by KPI id), so nothing else writes
+them. The cache is reloaded whenever the partition assignment changes; a version another
+writer stored in between fails on its unique id (VersionConflictError), the cache is dropped and the
+batch is redone. Reads therefore cost nothing per event and writes are inserts, whose cost does
+not grow with history (FerretDB scans a whole collection for every update or delete).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import structlog
 
 from services.kpi.adapters.definitions import Definition, definition_from_catalogue
-from services.kpi.adapters.repository import KpiRepository
+from services.kpi.adapters.repository import (
+    KpiRepository,
+    VersionConflictError,
+    latest_versions,
+    version_id,
+)
 from services.kpi.domain.episodes import EpisodeState, track
 from services.kpi.domain.model import (
     KpiDefinition,
@@ -45,6 +61,7 @@ from shared.events.contracts import (
     new_status_event,
     status_severity,
 )
+from shared.partitions import PartitionOwnership
 
 log = structlog.stdlib.get_logger("kpi")
 Document = dict[str, Any]
@@ -73,6 +90,9 @@ class StatusSink(Protocol):
     async def publish(self, events: list[dict[str, Any]]) -> None: ...
 
 
+CATALOGUE_TTL_S = 60.0
+
+
 @dataclass
 class KpiHandler:
     repository: KpiRepository
@@ -80,7 +100,16 @@ class KpiHandler:
     publisher: StatusSink
     metrics: KpiMetrics
     clock: Callable[[], datetime]
+    ownership: PartitionOwnership = field(default_factory=PartitionOwnership.everything)
+    # Prune superseded versions once this many have accumulated (each prune is one scan).
+    prune_threshold: int = 1000
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _states: dict[str, Document] | None = field(default=None, init=False)
+    _states_generation: int = field(default=-1, init=False)
+    _pending: list[Document] = field(default_factory=list, init=False)
+    _superseded: list[str] = field(default_factory=list, init=False)
+    _catalogue: dict[str, Document] = field(default_factory=dict, init=False)
+    _catalogue_loaded_at: float = field(default=float("-inf"), init=False)
 
     async def on_subject_events(self, events: Sequence[CloudEvent]) -> Sequence[Rejection]:
         """Handler for kpi.observed and milestone.reported batches."""
@@ -88,7 +117,7 @@ class KpiHandler:
         for event in events:
             by_subject.setdefault(_subject_of(event), []).append(event)
         async with self.lock:
-            docs = await self.catalogue.items(list(by_subject))
+            docs = await self._catalogue_items(list(by_subject))
             rejections = [
                 Rejection(event, "unknown_subject", f"{subject!r} is not in the catalogue")
                 for subject, subject_events in by_subject.items()
@@ -113,6 +142,7 @@ class KpiHandler:
             for event in accepted:
                 grouped.setdefault(_subject_of(event), []).append(_domain_event(event))
             await self._update({s: definition_from_catalogue(docs[s]) for s in grouped}, grouped)
+        self._observe_lag(accepted, docs)
         return rejections
 
     async def on_assessments(self, events: Sequence[CloudEvent]) -> Sequence[Rejection]:
@@ -135,22 +165,63 @@ class KpiHandler:
         return ()
 
     async def sweep(self) -> int:
-        """Re-evaluate every catalogue subject for today: deadlines pass, reports go stale."""
+        """Re-evaluate this instance's catalogue subjects for today: deadlines pass, reports go
+        stale. Waits until the consumer holds its partitions (it decides which subjects)."""
+        await self.ownership.wait_assigned()
         async with self.lock:
             definitions = {
                 d.id: d
                 for d in (
                     definition_from_catalogue(doc) for doc in await self.catalogue.all_items()
                 )
+                if self.ownership.owns(d.id)
             }
             changed = await self._update(definitions, {})
-            await self._refresh_status_gauge()
+            await self._prune(force=True)
+            self._refresh_status_gauge()
         return changed
 
     async def flush_outboxes(self) -> None:
+        """Publish status changes stored but not acknowledged (after a crash)."""
         async with self.lock:
-            pending = await self.repository.states_with_outbox()
-            await self._publish(pending)
+            await self._latest_states()
+            await self._publish_pending()
+
+    async def _catalogue_items(self, subject_ids: list[str]) -> dict[str, Document]:
+        """Catalogue documents by id, from a copy refreshed every CATALOGUE_TTL_S; ids not in
+        the copy (a catalogue loaded since, or retired items) are looked up at once."""
+        if time.monotonic() - self._catalogue_loaded_at > CATALOGUE_TTL_S:
+            self._catalogue = {doc["_id"]: doc for doc in await self.catalogue.all_items()}
+            self._catalogue_loaded_at = time.monotonic()
+        missing = [s for s in subject_ids if s not in self._catalogue]
+        if missing:
+            self._catalogue.update(await self.catalogue.items(missing))
+        return {s: self._catalogue[s] for s in subject_ids if s in self._catalogue}
+
+    async def _latest_states(self) -> dict[str, Document]:
+        """The latest state version of every subject this instance owns, loaded whole from the
+        database when the partition assignment has changed since the last load."""
+        if self._states is not None and self._states_generation == self.ownership.generation:
+            return self._states
+        generation = self.ownership.generation
+        versions = await self.repository.all_state_versions()
+        owned = [v for v in versions if self.ownership.owns(v["subject_id"])]
+        latest = latest_versions(owned)
+        acknowledged = await self.repository.acknowledged_version_ids()
+        pending = sorted(
+            (v for v in owned if v["has_outbox"] and v["_id"] not in acknowledged),
+            key=lambda v: (v["subject_id"], v["version"]),
+        )
+        pending_ids = {v["_id"] for v in pending}
+        self._pending = pending
+        self._superseded = [
+            v["_id"]
+            for v in owned
+            if v["_id"] != latest[v["subject_id"]]["_id"] and v["_id"] not in pending_ids
+        ]
+        self._states, self._states_generation = latest, generation
+        self._refresh_status_gauge()
+        return latest
 
     async def _update(
         self,
@@ -159,20 +230,33 @@ class KpiHandler:
     ) -> int:
         now = self.clock()
         today = now.date()
-        states = await self.repository.load_states(list(definitions))
-        to_save: list[Document] = []
-        transitions: list[Document] = []
+        states = await self._latest_states()
+        # Status changes left from an earlier failed publish go out before newer ones.
+        await self._publish_pending()
+        versions: list[Document] = []
         for subject_id, definition in definitions.items():
             doc = states.get(subject_id)
             updated = self._evaluate(definition, doc, new_events.get(subject_id, ()), today, now)
-            if updated is None:
-                continue
-            to_save.append(updated)
-            transitions.extend(updated.pop("_new_transitions"))
-        await self.repository.save_states(to_save)
-        await self.repository.record_transitions(transitions)
-        await self._publish([d for d in to_save if d["outbox"]])
-        return len(transitions)
+            if updated is not None:
+                versions.append(updated)
+        try:
+            await self.repository.insert_states(versions)
+        except VersionConflictError:
+            # Another writer got there first: drop the cache so the retry starts from the
+            # stored states; versions that did get in are found unacknowledged on reload.
+            self._states = None
+            raise
+        for version in versions:
+            previous = states.get(version["subject_id"])
+            if previous is not None:
+                self._superseded.append(previous["_id"])
+            states[version["subject_id"]] = version
+            if version["outbox"]:
+                self._pending.append(version)
+        transitions = sum(len(v["outbox"]) for v in versions)
+        await self._publish_pending()
+        await self._prune()
+        return transitions
 
     def _evaluate(
         self,
@@ -182,7 +266,7 @@ class KpiHandler:
         today: date,
         now: datetime,
     ) -> Document | None:
-        """The subject's next state document, or None when nothing changed."""
+        """The subject's next state version, or None when nothing changed."""
         episode = (
             EpisodeState.model_validate(doc["episode"])
             if doc
@@ -217,14 +301,14 @@ class KpiHandler:
         evaluation_doc = evaluation.model_dump(mode="json")
         if (
             doc is not None
-            and not events
             and transition.event is None
-            and (doc.get("evaluation") == evaluation_doc)
+            and doc.get("evaluation") == evaluation_doc
+            and doc.get("aggregate") == aggregate
         ):
             return None
         seq = int(doc["seq"]) if doc else 0
-        outbox = list(doc["outbox"]) if doc else []
-        new_transitions: list[Document] = []
+        version = int(doc["version"]) + 1 if doc else 1
+        outbox: list[Document] = []
         if transition.event is not None:
             seq += 1
             change = KpiStatusChanged(
@@ -242,20 +326,15 @@ class KpiHandler:
                 evaluated_on=transition.event.evaluated_on,
                 explanation=transition.event.explanation.model_dump(mode="json"),
             )
-            status_event = new_status_event(
-                change, event_id=f"status:{definition.id}:{seq}", time=now
-            ).to_json_dict()
-            outbox.append(status_event)
-            new_transitions.append(
-                {
-                    "_id": status_event["id"],
-                    "subject_id": definition.id,
-                    "seq": seq,
-                    "event": status_event,
-                }
+            outbox.append(
+                new_status_event(
+                    change, event_id=f"status:{definition.id}:{seq}", time=now
+                ).to_json_dict()
             )
         return {
-            "_id": definition.id,
+            "_id": version_id(definition.id, version),
+            "subject_id": definition.id,
+            "version": version,
             "kind": kind,
             "measure_id": definition.measure_id,
             "ministries": list(definition.ministries),
@@ -267,46 +346,75 @@ class KpiHandler:
             "outbox": outbox,
             "has_outbox": bool(outbox),
             "updated_at": now,
-            "_new_transitions": new_transitions,
         }
 
-    async def _publish(self, docs: list[Document]) -> None:
-        events = [event for doc in docs for event in doc["outbox"]]
-        if not events:
+    async def _publish_pending(self) -> None:
+        """Record, publish and acknowledge the status changes of unacknowledged versions."""
+        if not self._pending:
             return
+        pending = self._pending
+        events = [event for version in pending for event in version["outbox"]]
+        await self.repository.record_transitions(
+            [
+                {
+                    "_id": event["id"],
+                    "subject_id": version["subject_id"],
+                    "seq": int(event["id"].rsplit(":", 1)[1]),
+                    "event": event,
+                }
+                for version in pending
+                for event in version["outbox"]
+            ]
+        )
         await self.publisher.publish(events)
-        await self.repository.clear_outboxes([doc["_id"] for doc in docs])
+        await self.repository.acknowledge_outboxes([version["_id"] for version in pending])
+        self._pending = []
         for event in events:
-            data = event["data"]
-            self.metrics.transitions.labels(
-                from_status=data.get("previous_status") or "none", to_status=data["status"]
-            ).inc()
-            direction = _direction(data.get("previous_status"), data["status"])
-            # Keep the by-status gauge current between sweeps (which recount from the database).
-            for ministry in data.get("ministries") or ["unassigned"]:
-                if direction is not None:
-                    counter = self.metrics.slips if direction == "slip" else self.metrics.recoveries
-                    counter.labels(
-                        ministry=ministry, kind=data["kind"], status=data["status"]
-                    ).inc()
-                if data.get("previous_status"):
-                    self.metrics.subjects_by_status.labels(
-                        status=data["previous_status"], kind=data["kind"], ministry=ministry
-                    ).dec()
-                self.metrics.subjects_by_status.labels(
-                    status=data["status"], kind=data["kind"], ministry=ministry
-                ).inc()
-            log.info(
-                "status_changed",
-                kpi_id=data["kpi_id"],
-                event_id=event["id"],
-                previous_status=data.get("previous_status"),
-                status=data["status"],
-            )
+            self._count_transition(event)
 
-    async def _refresh_status_gauge(self) -> None:
+    async def _prune(self, *, force: bool = False) -> None:
+        if len(self._superseded) >= self.prune_threshold or (force and self._superseded):
+            await self.repository.prune_versions(self._superseded)
+            self._superseded = []
+
+    def _count_transition(self, event: Document) -> None:
+        data = event["data"]
+        self.metrics.transitions.labels(
+            from_status=data.get("previous_status") or "none", to_status=data["status"]
+        ).inc()
+        direction = _direction(data.get("previous_status"), data["status"])
+        # Keep the by-status gauge current between sweeps (which recount from the states).
+        for ministry in data.get("ministries") or ["unassigned"]:
+            if direction is not None:
+                counter = self.metrics.slips if direction == "slip" else self.metrics.recoveries
+                counter.labels(ministry=ministry, kind=data["kind"], status=data["status"]).inc()
+            if data.get("previous_status"):
+                self.metrics.subjects_by_status.labels(
+                    status=data["previous_status"], kind=data["kind"], ministry=ministry
+                ).dec()
+            self.metrics.subjects_by_status.labels(
+                status=data["status"], kind=data["kind"], ministry=ministry
+            ).inc()
+        log.info(
+            "status_changed",
+            kpi_id=data["kpi_id"],
+            event_id=event["id"],
+            previous_status=data.get("previous_status"),
+            status=data["status"],
+        )
+
+    def _observe_lag(self, events: Sequence[CloudEvent], docs: dict[str, Document]) -> None:
+        """Event acceptance (CloudEvents time) to stored status, on the real clock (the
+        service's clock may run ahead in simulations)."""
+        now = datetime.now(UTC)
+        for event in events:
+            kind = str(docs.get(_subject_of(event), {}).get("kind", "kpi"))
+            lag = max(0.0, (now - event.time).total_seconds())
+            self.metrics.evaluation_lag_seconds.labels(kind=kind).observe(lag)
+
+    def _refresh_status_gauge(self) -> None:
         counts: dict[tuple[str, str, str], int] = {}
-        for doc in await self.repository.all_states():
+        for doc in (self._states or {}).values():
             for ministry in doc.get("ministries") or ["unassigned"]:
                 key = (doc["status"], doc["kind"], ministry)
                 counts[key] = counts.get(key, 0) + 1

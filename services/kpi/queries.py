@@ -55,7 +55,7 @@ def _observation(doc: Document) -> Observation | MilestoneReport:
 
 def _child(doc: Document) -> ChildStatus:
     return ChildStatus(
-        subject_id=doc["_id"],
+        subject_id=doc["subject_id"],
         subject_kind=SubjectKind(doc["kind"]),
         status=Status(doc["status"]),
         ministries=tuple(doc.get("ministries", [])),

@@ -139,8 +139,8 @@ async def replay(settings: KpiSettings, *, keep: bool = False) -> ReplayReport:
 async def compare(mongo: MongoClient, live: str, replayed: str, report: ReplayReport) -> None:
     today = datetime.now(UTC).date()
     items = {doc["_id"]: doc async for doc in mongo[live][ITEMS].find({})}
-    live_states = {doc["_id"]: doc async for doc in mongo[live]["kpi_states"].find({})}
-    replay_states = {doc["_id"]: doc async for doc in mongo[replayed]["kpi_states"].find({})}
+    live_states = await KpiRepository(mongo[live]).all_states()
+    replay_states = await KpiRepository(mongo[replayed]).all_states()
     report.subjects_live, report.subjects_replayed = len(live_states), len(replay_states)
     for subject_id in sorted(set(live_states) | set(replay_states)):
         live_doc, replay_doc = live_states.get(subject_id), replay_states.get(subject_id)

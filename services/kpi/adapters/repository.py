@@ -1,10 +1,17 @@
-"""MongoDB persistence of the kpi service: raw observations, per-subject state with an outbox.
+"""MongoDB persistence of the kpi service: raw observations, versioned per-subject state.
+
+Every write is an insert: FerretDB (the MongoDB-wire server the local stack runs) executes an
+update or delete, even by ``_id``, as a scan of the whole collection, while inserts are cheap.
 
 - ``kpi_observations``: every KPI observation and milestone report, ``_id`` = CloudEvents
   source + id, so a redelivered or resent event is stored once (history for ``as_of`` queries and
   replay checks).
-- ``kpi_states``: one document per KPI/milestone: the engine's bounded aggregate, the episode,
-  the latest evaluation, and an ``outbox`` of status changes not yet acknowledged by Kafka.
+- ``kpi_states``: versions of each KPI's/milestone's state, ``_id`` = ``<subject>@<version>``:
+  the engine's bounded aggregate, the episode, the latest evaluation, and the ``outbox`` of
+  status changes this version produced. Writing a version is one atomic insert, so a state and
+  its status changes are stored together or not at all; a second writer of the same version
+  fails on the unique ``_id``. Superseded versions are pruned in batches.
+- ``kpi_outbox_acks``: one record per version whose outbox Kafka acknowledged.
 - ``kpi_transitions``: every status change (the open-data export), ``_id`` = status event id.
 """
 
@@ -12,22 +19,46 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from shared.mongo import bulk_write_chunked
-
 OBSERVATIONS = "kpi_observations"
 STATES = "kpi_states"
+OUTBOX_ACKS = "kpi_outbox_acks"
 TRANSITIONS = "kpi_transitions"
 ASSESSMENTS = "kpi_assessments"
 
 Document = dict[str, Any]
+DUPLICATE_KEY = 11000
+
+
+class VersionConflictError(Exception):
+    """Another writer stored a version this instance meant to write (a rebalance moved the
+    subject's partition while a batch was in flight). The batch must be redone from the stored
+    state."""
+
+    def __init__(self, version_ids: list[str]) -> None:
+        super().__init__(f"versions already written by another writer: {version_ids[:5]}")
+        self.version_ids = version_ids
+
+
+def version_id(subject_id: str, version: int) -> str:
+    return f"{subject_id}@{version:010d}"
+
+
+def latest_versions(documents: list[Document]) -> dict[str, Document]:
+    """The newest version per subject among state versions (older ones await pruning)."""
+    latest: dict[str, Document] = {}
+    for doc in documents:
+        current = latest.get(doc["subject_id"])
+        if current is None or doc["version"] > current["version"]:
+            latest[doc["subject_id"]] = doc
+    return latest
 
 
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     await db[OBSERVATIONS].create_index([("subject_id", 1), ("as_of", 1)])
+    await db[STATES].create_index([("subject_id", 1), ("version", -1)])
     await db[STATES].create_index([("has_outbox", 1)])
     await db[STATES].create_index([("measure_id", 1)])
     await db[TRANSITIONS].create_index([("subject_id", 1), ("seq", 1)])
@@ -51,48 +82,61 @@ class KpiRepository:
         try:
             await self._db[collection].insert_many(documents, ordered=False)
         except BulkWriteError as error:
-            if any(e.get("code") != 11000 for e in error.details.get("writeErrors", [])):
+            if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
                 raise
 
-    async def load_states(self, subject_ids: list[str]) -> dict[str, Document]:
-        cursor = self._db[STATES].find({"_id": {"$in": subject_ids}})
-        return {doc["_id"]: doc async for doc in cursor}
-
-    async def all_states(self) -> list[Document]:
+    async def all_state_versions(self) -> list[Document]:
+        """Every stored state version, superseded ones not yet pruned included."""
         return [doc async for doc in self._db[STATES].find({})]
 
-    async def states_with_outbox(self) -> list[Document]:
-        return [doc async for doc in self._db[STATES].find({"has_outbox": True})]
+    async def all_states(self) -> dict[str, Document]:
+        """The latest state of every subject, by subject id."""
+        return latest_versions(await self.all_state_versions())
 
-    async def save_states(self, documents: list[Document]) -> None:
-        if documents:
-            await bulk_write_chunked(
-                self._db[STATES], [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in documents]
-            )
+    async def state(self, subject_id: str) -> Document | None:
+        cursor = self._db[STATES].find({"subject_id": subject_id})
+        return latest_versions([doc async for doc in cursor]).get(subject_id)
+
+    async def states_for_measure(self, measure_id: str) -> list[Document]:
+        cursor = self._db[STATES].find({"measure_id": measure_id})
+        return list(latest_versions([doc async for doc in cursor]).values())
+
+    async def states_for_ministry(self, ministry: str) -> list[Document]:
+        cursor = self._db[STATES].find({"ministries": ministry})
+        return list(latest_versions([doc async for doc in cursor]).values())
+
+    async def insert_states(self, documents: list[Document]) -> None:
+        """Store new state versions; raises VersionConflictError for versions already stored."""
+        if not documents:
+            return
+        try:
+            await self._db[STATES].insert_many(documents, ordered=False)
+        except BulkWriteError as error:
+            errors = error.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            raise VersionConflictError([documents[e["index"]]["_id"] for e in errors]) from error
+
+    async def acknowledged_version_ids(self) -> set[str]:
+        """Versions whose status changes Kafka acknowledged (kept until the version is pruned)."""
+        return {doc["_id"] async for doc in self._db[OUTBOX_ACKS].find({}, {"_id": 1})}
+
+    async def acknowledge_outboxes(self, version_ids: list[str]) -> None:
+        await self._insert_ignoring_duplicates(OUTBOX_ACKS, [{"_id": v} for v in version_ids])
+
+    async def prune_versions(self, version_ids: list[str]) -> None:
+        """Delete superseded, acknowledged versions: one statement per collection, since each
+        delete statement costs a collection scan on FerretDB whatever it matches."""
+        if version_ids:
+            await self._db[STATES].delete_many({"_id": {"$in": version_ids}})
+            await self._db[OUTBOX_ACKS].delete_many({"_id": {"$in": version_ids}})
 
     async def record_transitions(self, documents: list[Document]) -> None:
         await self._insert_ignoring_duplicates(TRANSITIONS, documents)
 
-    async def clear_outboxes(self, subject_ids: list[str]) -> None:
-        """Empty the outboxes once Kafka acknowledged their events. The caller serialises
-        writers of a subject (one lock per service instance), so nothing new slipped in."""
-        if subject_ids:
-            await self._db[STATES].update_many(
-                {"_id": {"$in": subject_ids}}, {"$set": {"outbox": [], "has_outbox": False}}
-            )
-
-    async def state(self, subject_id: str) -> Document | None:
-        return await self._db[STATES].find_one({"_id": subject_id})
-
     async def observations(self, subject_id: str, limit: int = 1000) -> list[Document]:
         cursor = self._db[OBSERVATIONS].find({"subject_id": subject_id}).sort("as_of", 1)
         return [doc async for doc in cursor.limit(limit)]
-
-    async def states_for_measure(self, measure_id: str) -> list[Document]:
-        return [doc async for doc in self._db[STATES].find({"measure_id": measure_id})]
-
-    async def states_for_ministry(self, ministry: str) -> list[Document]:
-        return [doc async for doc in self._db[STATES].find({"ministries": ministry})]
 
     async def latest_assessment(self, measure_id: str) -> Document | None:
         cursor = self._db[ASSESSMENTS].find({"measure_id": measure_id})

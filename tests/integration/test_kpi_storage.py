@@ -1,0 +1,198 @@
+"""The kpi service's insert-only state storage on the real FerretDB: outbox recovery after a
+failed publish, a second writer of a version, pruning, and sweeps split by partition."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.kpi.adapters.repository import (
+    OUTBOX_ACKS,
+    STATES,
+    TRANSITIONS,
+    KpiRepository,
+    VersionConflictError,
+    ensure_indexes,
+)
+from services.kpi.handlers import KpiHandler
+from services.kpi.metrics import KpiMetrics
+from services.kpi.replay import CollectingPublisher
+from shared.catalogue_store import CatalogueStore
+from shared.events.contracts import KpiObservedEvent
+from shared.mongo import MongoClient
+from shared.partitions import PartitionOwnership, partition_for
+
+pytestmark = pytest.mark.integration
+
+TODAY = datetime(2025, 6, 1, tzinfo=UTC)
+Document = dict[str, Any]
+
+
+def synthetic_kpi(kpi_id: str) -> Document:
+    """A KPI going from 10 (FY2020) to 90 by the end of FY2030: about 8 points a year."""
+    return {
+        "_id": kpi_id,
+        "id": kpi_id,
+        "kind": "kpi",
+        "measure_id": "m.storage-test",
+        "unit": "%",
+        "direction": "increase",
+        "accumulation": "level",
+        "ministries": ["digital"],
+        "state": "active",
+        "baseline": {"value": 10.0, "as_of": "2021-03-31"},
+        "targets": [{"value": 90.0, "deadline": "2031-03-31", "deadline_text": "2030年度末"}],
+    }
+
+
+def observed(kpi_id: str, value: float, as_of: date) -> KpiObservedEvent:
+    return KpiObservedEvent.model_validate(
+        {
+            "specversion": "1.0",
+            "id": secrets.token_hex(8),
+            "source": "/ministries/digital",
+            "type": KpiObservedEvent.TYPE,
+            "subject": kpi_id,
+            "time": datetime.now(UTC),
+            "partitionkey": kpi_id,
+            "data": {"kpi_id": kpi_id, "value": value, "as_of": as_of},
+        }
+    )
+
+
+class FailingPublisher:
+    """A status topic that is down."""
+
+    async def publish(self, events: list[Document]) -> None:
+        raise ConnectionError("broker unavailable")
+
+
+@pytest.fixture
+async def database(mongo: MongoClient) -> AsyncIterator[AsyncDatabase[Document]]:
+    name = f"kpi_storage_{secrets.token_hex(4)}"
+    db = mongo[name]
+    await ensure_indexes(db)
+    yield db
+    await mongo.drop_database(name)
+
+
+async def with_catalogue(mongo: MongoClient, db: AsyncDatabase[Document], ids: list[str]) -> None:
+    store = CatalogueStore(mongo, db.name)
+    for kpi_id in ids:
+        await store.upsert_item(synthetic_kpi(kpi_id))
+
+
+def handler_for(
+    mongo: MongoClient,
+    db: AsyncDatabase[Document],
+    publisher: Any,
+    ownership: PartitionOwnership | None = None,
+    prune_threshold: int = 1000,
+) -> KpiHandler:
+    return KpiHandler(
+        repository=KpiRepository(db),
+        catalogue=CatalogueStore(mongo, db.name),
+        publisher=publisher,
+        metrics=KpiMetrics.create(CollectorRegistry()),
+        clock=lambda: TODAY,
+        ownership=ownership or PartitionOwnership.everything(),
+        prune_threshold=prune_threshold,
+    )
+
+
+async def test_a_status_change_whose_publish_failed_goes_out_when_the_state_is_next_loaded(
+    mongo: MongoClient, database: AsyncDatabase[Document]
+) -> None:
+    """A version stored with its status change but never acknowledged is published (and its
+    transition recorded) by the next handler that loads the states, exactly once."""
+    await with_catalogue(mongo, database, ["kpi.storage-a"])
+    broken = handler_for(mongo, database, FailingPublisher())
+    with pytest.raises(ConnectionError):
+        await broken.on_subject_events([observed("kpi.storage-a", 40.0, date(2025, 3, 31))])
+    assert await database[STATES].count_documents({"has_outbox": True}) == 1
+    assert await database[OUTBOX_ACKS].count_documents({}) == 0
+
+    collected = CollectingPublisher()
+    restarted = handler_for(mongo, database, collected)
+    await restarted.flush_outboxes()
+    await restarted.flush_outboxes()
+    assert [e["id"] for e in collected.events] == ["status:kpi.storage-a:1"]
+    assert collected.events[0]["data"]["status"] == "on_track"
+    assert await database[TRANSITIONS].count_documents({}) == 1
+    assert await database[OUTBOX_ACKS].count_documents({}) == 1
+
+
+async def test_a_second_writer_of_a_version_is_refused_and_its_retry_starts_from_the_store(
+    mongo: MongoClient, database: AsyncDatabase[Document]
+) -> None:
+    """Two handlers that both cached version 1: the second to write version 2 gets a
+    VersionConflictError; redoing its batch folds its event into the first one's version."""
+    await with_catalogue(mongo, database, ["kpi.storage-b"])
+    first = handler_for(mongo, database, CollectingPublisher())
+    second = handler_for(mongo, database, CollectingPublisher())
+    await first.on_subject_events([observed("kpi.storage-b", 40.0, date(2024, 3, 31))])
+    await second.flush_outboxes()  # loads version 1 into its cache
+    await first.on_subject_events([observed("kpi.storage-b", 45.0, date(2024, 9, 30))])
+    late = observed("kpi.storage-b", 48.0, date(2025, 3, 31))
+    with pytest.raises(VersionConflictError):
+        await second.on_subject_events([late])
+    await second.on_subject_events([late])
+
+    state = await KpiRepository(database).state("kpi.storage-b")
+    assert state is not None
+    assert state["version"] == 3
+    window = [o["as_of"] for o in state["aggregate"]["window"]]
+    assert window == ["2024-03-31", "2024-09-30", "2025-03-31"]
+
+
+async def test_superseded_versions_are_pruned_and_the_latest_survives(
+    mongo: MongoClient, database: AsyncDatabase[Document]
+) -> None:
+    """With a prune threshold of 3, twelve batches leave at most four versions of the KPI,
+    the newest among them, and a fresh handler continues from it."""
+    await with_catalogue(mongo, database, ["kpi.storage-c"])
+    handler = handler_for(mongo, database, CollectingPublisher(), prune_threshold=3)
+    for month in range(1, 13):
+        await handler.on_subject_events(
+            [observed("kpi.storage-c", 30.0 + month, date(2024, month, 1))]
+        )
+    versions = sorted(
+        [doc["version"] async for doc in database[STATES].find({"subject_id": "kpi.storage-c"})]
+    )
+    assert len(versions) <= 4
+    assert versions[-1] == 12
+    fresh = handler_for(mongo, database, CollectingPublisher())
+    await fresh.on_subject_events([observed("kpi.storage-c", 60.0, date(2025, 1, 1))])
+    state = await KpiRepository(database).state("kpi.storage-c")
+    assert state is not None
+    assert state["version"] == 13
+
+
+async def test_each_instance_sweeps_only_the_kpis_of_its_partitions(
+    mongo: MongoClient, database: AsyncDatabase[Document]
+) -> None:
+    """Two instances holding disjoint halves of six partitions sweep disjoint sets of KPIs
+    whose union is the whole catalogue."""
+    ids = [f"kpi.storage-sweep-{i:02d}" for i in range(24)]
+    await with_catalogue(mongo, database, ids)
+    halves = ({0, 1, 2}, {3, 4, 5})
+    swept: list[set[str]] = []
+    for half in halves:
+        ownership = PartitionOwnership("events")
+        ownership.assign(half, 6)
+        before = set((await KpiRepository(database).all_states()).keys())
+        await handler_for(mongo, database, CollectingPublisher(), ownership).sweep()
+        after = set((await KpiRepository(database).all_states()).keys())
+        swept.append(after - before)
+    assert swept[0]
+    assert swept[1]
+    assert not swept[0] & swept[1]
+    assert swept[0] | swept[1] == set(ids)
+    for half, subjects in zip(halves, swept, strict=True):
+        assert {partition_for(s, 6) for s in subjects} <= half
