@@ -30,6 +30,9 @@ from services.kpi.domain.rollup import (
 from shared.catalogue_store import CatalogueStore
 
 Document = dict[str, Any]
+# An as_of evaluation folds at most this many of the latest events up to the date (the state
+# keeps a bounded window anyway; relative-target anchors older than this would be missed).
+AS_OF_EVENTS_LIMIT = 100_000
 
 
 def _observation(doc: Document) -> Observation | MilestoneReport:
@@ -85,7 +88,9 @@ class KpiQueries:
         definition = definition_from_catalogue(item)
         events = [
             _observation(doc)
-            for doc in await self.repository.observations(item["_id"], limit=100_000)
+            for doc in await self.repository.observations(
+                item["_id"], limit=AS_OF_EVENTS_LIMIT, until=on.isoformat()
+            )
         ]
         if isinstance(definition, KpiDefinition):
             return evaluate_kpi_as_of(

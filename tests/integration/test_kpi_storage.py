@@ -196,3 +196,19 @@ async def test_each_instance_sweeps_only_the_kpis_of_its_partitions(
     assert swept[0] | swept[1] == set(ids)
     for half, subjects in zip(halves, swept, strict=True):
         assert {partition_for(s, 6) for s in subjects} <= half
+
+
+async def test_observations_lists_the_latest_ones_up_to_a_date_in_ascending_order(
+    mongo: MongoClient, database: AsyncDatabase[Document]
+) -> None:
+    """The history query returns the newest `limit` events (optionally up to a date), oldest
+    first, so a long history shows its recent end."""
+    await with_catalogue(mongo, database, ["kpi.storage-d"])
+    handler = handler_for(mongo, database, CollectingPublisher())
+    days = [date(2024, month, 1) for month in range(1, 7)]
+    await handler.on_subject_events([observed("kpi.storage-d", 30.0, day) for day in days])
+    repository = KpiRepository(database)
+    latest = await repository.observations("kpi.storage-d", limit=3)
+    assert [o["as_of"] for o in latest] == ["2024-04-01", "2024-05-01", "2024-06-01"]
+    until = await repository.observations("kpi.storage-d", limit=2, until="2024-03-15")
+    assert [o["as_of"] for o in until] == ["2024-02-01", "2024-03-01"]

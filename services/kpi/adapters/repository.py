@@ -134,9 +134,17 @@ class KpiRepository:
     async def record_transitions(self, documents: list[Document]) -> None:
         await self._insert_ignoring_duplicates(TRANSITIONS, documents)
 
-    async def observations(self, subject_id: str, limit: int = 1000) -> list[Document]:
-        cursor = self._db[OBSERVATIONS].find({"subject_id": subject_id}).sort("as_of", 1)
-        return [doc async for doc in cursor.limit(limit)]
+    async def observations(
+        self, subject_id: str, limit: int = 1000, until: str | None = None
+    ) -> list[Document]:
+        """The subject's latest `limit` stored events (with as_of <= `until`, an ISO date, if
+        given), in ascending as_of order."""
+        query: Document = {"subject_id": subject_id}
+        if until is not None:
+            query["as_of"] = {"$lte": until}
+        cursor = self._db[OBSERVATIONS].find(query).sort([("as_of", -1), ("_id", -1)])
+        latest = [doc async for doc in cursor.limit(limit)]
+        return latest[::-1]
 
     async def latest_assessment(self, measure_id: str) -> Document | None:
         cursor = self._db[ASSESSMENTS].find({"measure_id": measure_id})

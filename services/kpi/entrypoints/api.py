@@ -12,13 +12,16 @@ from services.kpi.entrypoints.deps import Catalogue, Queries, Repository
 from shared.http.problems import NotFound, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["kpis"])
+OBSERVATIONS_SHOWN = 1000
 
 
 @router.get(
     "/kpis/{kpi_id}",
     summary="A KPI's or milestone's current status and explanation, with its definition",
-    description="Status, evaluation, episode and observations, beside the catalogue "
-    "definition (names in Japanese and English, unit, baseline, targets, sources, state).",
+    description="Status, evaluation, episode and the latest 1,000 observations (as_of "
+    "ascending; `observations_truncated` says whether there are older ones), beside the "
+    "catalogue definition (names in Japanese and English, unit, baseline, targets, sources, "
+    "state).",
     responses=problem_responses(NotFound),
 )
 async def get_kpi(
@@ -40,9 +43,11 @@ async def get_kpi(
     if as_of is not None:
         past = await queries.evaluation_as_of(item, as_of)
         evaluation, status = past.model_dump(mode="json"), past.status.value
-    observations = await repo.observations(kpi_id)
-    if as_of is not None:
-        observations = [o for o in observations if o["as_of"] <= as_of.isoformat()]
+    observations = await repo.observations(
+        kpi_id, limit=OBSERVATIONS_SHOWN + 1, until=as_of.isoformat() if as_of else None
+    )
+    truncated = len(observations) > OBSERVATIONS_SHOWN
+    observations = observations[-OBSERVATIONS_SHOWN:]
     return {
         **item_view(item),
         "id": kpi_id,
@@ -59,4 +64,6 @@ async def get_kpi(
             {"event_id": o["event_id"], "as_of": o["as_of"], "data": o["data"]}
             for o in observations
         ],
+        # Only the latest OBSERVATIONS_SHOWN are listed; the evaluation uses all of them.
+        "observations_truncated": truncated,
     }
