@@ -1,18 +1,38 @@
 """Prometheus metric helpers. Each service builds its metrics on its own registry in its
 composition root (no global registry: two app instances in one test process must not collide).
 
-Names follow ``shinchoku_<service>_<noun>_<unit>``; labels are small bounded sets (event type,
-outcome, ministry, status), never KPI ids.
+Names follow ``shinchoku_<service>_<noun>_<unit>`` (``_total`` for counters, base units:
+seconds, records); labels are small bounded sets (event type, outcome, ministry, status, reason),
+never KPI ids. ``promtool check metrics`` is clean on every service's ``/metrics``
+(tests/e2e/test_dashboards.py). Where a label's values are known in advance (dead-letter reasons,
+delivery results) the series are created at zero, so a dashboard shows 0 rather than "No data"
+before the first occurrence and ``rate()``/``increase()`` see the first one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+# The text exposition would add a ``<name>_created`` gauge beside every counter and histogram
+# series: twice the series for no use (Prometheus does not read it from the text format).
+disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus_client
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 AGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0, 86400.0)
+# Why the consumer runner itself dead-letters a record (shared/events/kafka_binding.py and
+# shared/consumer.py); handlers add their own reasons (e.g. unknown_subject), counted when seen.
+DEAD_LETTER_REASONS = (
+    "empty_record",
+    "oversized_record",
+    "invalid_json",
+    "invalid_structure",
+    "not_a_cloudevent",
+    "unknown_type",
+    "schema_violation",
+    "no_handler",
+)
 
 
 def metric_name(service: str, name: str) -> str:
@@ -60,7 +80,7 @@ class ConsumerMetrics:
 
     @classmethod
     def create(cls, service: str, registry: CollectorRegistry) -> ConsumerMetrics:
-        return cls(
+        metrics = cls(
             events=Counter(
                 metric_name(service, "consumer_events"),
                 "Events consumed, by event type and outcome (processed, dead_letter_<reason>).",
@@ -76,7 +96,8 @@ class ConsumerMetrics:
             ),
             event_age_seconds=Histogram(
                 metric_name(service, "consumer_event_age_seconds"),
-                "Age of an event (its CloudEvents time to now) when handled: processing lag.",
+                "Time from an event's record being written to the topic (the Kafka record "
+                "timestamp) to its handler finishing: the consumer's processing lag.",
                 ["event_type"],
                 buckets=AGE_BUCKETS,
                 registry=registry,
@@ -100,3 +121,6 @@ class ConsumerMetrics:
                 registry=registry,
             ),
         )
+        for reason in DEAD_LETTER_REASONS:
+            metrics.dead_letters.labels(reason=reason)
+        return metrics

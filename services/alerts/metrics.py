@@ -1,4 +1,11 @@
-"""The alerts service's metrics (one module, bounded labels: kind, outcome, result, state)."""
+"""The alerts service's metrics (one module, bounded labels: kind, outcome, result, state).
+
+Deliveries pending and failing, for an operator: ``shinchoku_alerts_deliveries_queued{state}``
+(pending to send, held for a paused or disabled subscription), ``..._deliveries_retrying``
+(pending after a failed attempt), ``..._delivery_attempts_total{result}`` (the failure ratio),
+``..._notifications_total{outcome="failed"}`` (retries exhausted) and
+``..._endpoints_disabled_total``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from shared.metrics import metric_name
 
+# webhook_sender.SendResult.result's values; the series start at zero.
+ATTEMPT_RESULTS = ("success", "http_error", "timeout", "network_error", "refused")
 DELIVERY_BUCKETS = (
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0, 86400.0
 )  # fmt: skip
@@ -20,6 +29,7 @@ class AlertsMetrics:
     delivery_seconds: Histogram
     attempt_seconds: Histogram
     deliveries: Gauge
+    deliveries_retrying: Gauge
     notifications_by_state: Gauge
     subscriptions: Gauge
     disabled_endpoints: Gauge
@@ -30,7 +40,7 @@ class AlertsMetrics:
         def name(noun: str) -> str:
             return metric_name("alerts", noun)
 
-        return cls(
+        metrics = cls(
             notifications=Counter(
                 name("notifications"),
                 "Notifications by kind and outcome: recorded, duplicate, muted, released, "
@@ -64,6 +74,11 @@ class AlertsMetrics:
                 ["state"],
                 registry=registry,
             ),
+            deliveries_retrying=Gauge(
+                name("deliveries_retrying"),
+                "Pending webhook messages whose last attempt failed, waiting for a retry.",
+                registry=registry,
+            ),
             notifications_by_state=Gauge(
                 name("notifications_waiting"),
                 "Notifications not yet in a delivery, by state (waiting in a window, muted).",
@@ -88,3 +103,8 @@ class AlertsMetrics:
                 registry=registry,
             ),
         )
+        for result in ATTEMPT_RESULTS:
+            metrics.attempts.labels(result=result)
+        for reason in ("gone", "failing"):
+            metrics.endpoints_disabled.labels(reason=reason)
+        return metrics

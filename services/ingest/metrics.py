@@ -16,6 +16,9 @@ from shared.events.contracts import MINISTRY_EVENT_TYPES
 from shared.metrics import LATENCY_BUCKETS, metric_name
 
 BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
+# services.ingest.handlers.AuthFailure's values (a unit test keeps the two equal); the
+# series start at zero.
+AUTH_FAILURE_REASONS = ("missing", "malformed", "unknown", "revoked")
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,7 @@ class IngestMetrics:
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> IngestMetrics:
-        return cls(
+        metrics = cls(
             events=Counter(
                 metric_name("ingest", "events"),
                 "Events received, by type, ministry, outcome (accepted, duplicate, rejected, "
@@ -69,6 +72,9 @@ class IngestMetrics:
                 registry=registry,
             ),
         )
+        for reason in AUTH_FAILURE_REASONS:
+            metrics.auth_failures.labels(reason=reason)
+        return metrics
 
     def count_event(
         self, event_type: str, ministry: str, outcome: str, reason: str = "", count: int = 1

@@ -1,4 +1,6 @@
-"""The kpi service's own metrics (consumer and HTTP metrics come from ``shared.metrics``).
+"""The kpi service's own metrics. Consumer and HTTP metrics come from ``shared.metrics``; the
+processing lag (an event's acceptance to its KPI's status stored and published) is
+``shinchoku_kpi_consumer_event_age_seconds``.
 
 Labels are small bounded sets: status, kind (kpi / milestone) and the responsible ministry
 (about twenty codes); never KPI or measure ids.
@@ -8,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from shared.metrics import AGE_BUCKETS, metric_name
+from shared.metrics import metric_name
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,6 @@ class KpiMetrics:
     slips: Counter
     recoveries: Counter
     subjects_by_status: Gauge
-    evaluation_lag_seconds: Histogram
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> KpiMetrics:
@@ -49,14 +50,6 @@ class KpiMetrics:
                 "KPIs and milestones by current status, kind and responsible ministry (a subject "
                 "owned by two ministries counts for each); refreshed by the sweep.",
                 ["status", "kind", "ministry"],
-                registry=registry,
-            ),
-            evaluation_lag_seconds=Histogram(
-                metric_name("kpi", "evaluation_lag_seconds"),
-                "Time from an event's acceptance by ingest (its CloudEvents time) to its KPI's "
-                "status being stored and any status change published.",
-                ["kind"],
-                buckets=AGE_BUCKETS,
                 registry=registry,
             ),
         )

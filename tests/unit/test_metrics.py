@@ -1,0 +1,110 @@
+"""The services' metric definitions follow Prometheus conventions, and `promtool check metrics`
+finds nothing to say about a registry in which every metric has a series."""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+import subprocess
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from services.alerts.metrics import ATTEMPT_RESULTS
+from services.ingest.handlers import AuthFailure
+from services.ingest.metrics import AUTH_FAILURE_REASONS
+from shared.metrics import DEAD_LETTER_REASONS
+from tests.support.promql import ROOT, SERVICE_REGISTRIES, family_names, service_registry
+
+UNITS = ("_seconds", "_records", "_events", "_total", "_bytes")
+# Labels that would carry unbounded values (ids, free text).
+UNBOUNDED = re.compile(r"(^|_)(id|ids|subject|url|key|source|detail|error|message)$")
+
+
+def populated(service: str) -> CollectorRegistry:
+    """The service's registry with one series per labelled metric (as after some traffic)."""
+    registry = service_registry(service)
+    for collector in list(registry._collector_to_names):
+        metric = collector
+        labelnames = getattr(collector, "_labelnames", ())
+        if labelnames:
+            metric = collector.labels(*["x"] * len(labelnames))  # type: ignore[attr-defined]
+        if isinstance(collector, Histogram):
+            metric.observe(0.5)  # type: ignore[attr-defined]
+        elif isinstance(collector, Counter):
+            metric.inc()  # type: ignore[attr-defined]
+        elif isinstance(collector, Gauge):
+            metric.set(1)  # type: ignore[attr-defined]
+    return registry
+
+
+@pytest.mark.parametrize("service", sorted(SERVICE_REGISTRIES))
+def test_promtool_check_metrics_is_clean_on_every_service(service: str) -> None:
+    """`promtool check metrics` on the exposition of every metric a service defines prints no
+    problem (names, units, help, counters' _total)."""
+    tool = shutil.which("promtool")
+    if tool is None:
+        pytest.fail("promtool is missing: `make test` installs Debian's prometheus package")
+    exposition = generate_latest(populated(service))
+    result = subprocess.run(
+        [tool, "check", "metrics"], input=exposition, capture_output=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not (result.stdout + result.stderr).strip()
+
+
+@pytest.mark.parametrize("service", sorted(SERVICE_REGISTRIES))
+def test_names_are_shinchoku_service_noun_unit_with_bounded_labels(service: str) -> None:
+    """Every metric is `shinchoku_<service>_...`, histograms end in a unit, no label could
+    carry an id, and no `_created` series doubles the counters."""
+    families = family_names(service)
+    assert families
+    for name, kind in families.items():
+        assert name.startswith(f"shinchoku_{service}_"), name
+        if kind == "histogram":
+            assert name.endswith(UNITS), name
+        if kind == "gauge":
+            assert not name.endswith("_total"), name
+    for collector in service_registry(service)._collector_to_names:
+        for label in getattr(collector, "_labelnames", ()):
+            assert not UNBOUNDED.search(label), (collector, label)
+    exposition = generate_latest(populated(service)).decode()
+    assert "_created" not in exposition
+
+
+def test_the_known_label_values_start_at_zero() -> None:
+    """Dead-letter reasons, ingest auth failures and webhook results are exported at 0 before
+    the first occurrence, so rate() and increase() see it and dashboards show 0."""
+    kpi = generate_latest(service_registry("kpi")).decode()
+    for reason in DEAD_LETTER_REASONS:
+        assert f'shinchoku_kpi_consumer_dead_letters_total{{reason="{reason}"}} 0.0' in kpi
+    ingest = generate_latest(service_registry("ingest")).decode()
+    for reason in AUTH_FAILURE_REASONS:
+        assert f'shinchoku_ingest_auth_failures_total{{reason="{reason}"}} 0.0' in ingest
+    alerts = generate_latest(service_registry("alerts")).decode()
+    for result in ATTEMPT_RESULTS:
+        assert f'shinchoku_alerts_delivery_attempts_total{{result="{result}"}} 0.0' in alerts
+
+
+def _string_arguments(path: str, call: str) -> set[str]:
+    tree = ast.parse((ROOT / path).read_text())
+    return {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", getattr(node.func, "attr", None)) == call
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    }
+
+
+def test_the_pre_initialised_values_are_the_ones_the_code_produces() -> None:
+    """The zero-started label values match what the code can emit: every reason the Kafka
+    binding raises plus the runner's no_handler, every AuthFailure, every send result."""
+    binding = _string_arguments("shared/events/kafka_binding.py", "UndecodableRecord")
+    assert binding | {"no_handler"} == set(DEAD_LETTER_REASONS)
+    assert {failure.value for failure in AuthFailure} == set(AUTH_FAILURE_REASONS)
+    sender = _string_arguments("services/alerts/adapters/webhook_sender.py", "failed")
+    assert sender | {"success", "http_error"} == set(ATTEMPT_RESULTS)
