@@ -19,6 +19,7 @@ COMMAND_GROUPS: dict[str, str] = {
     "keys": "services.ingest.keys_cli",
     "contracts": "shared.events.schema_export",
     "replay": "services.kpi.replay",
+    "simulate": "demo.simulate",
 }
 
 

@@ -8,6 +8,8 @@ Standard library only, so it runs before the project's virtual environment exist
     python3 deploy/local/stack.py stop
     python3 deploy/local/stack.py status
     python3 deploy/local/stack.py run       # install, start, three services; Ctrl-C stops
+    python3 deploy/local/stack.py demo      # `run` on the demo clock, the feed, a webhook receiver
+    python3 deploy/local/stack.py bench     # install, start, every benchmark, stop what it started
 
 Everything it downloads comes from the registries this machine reaches (Maven Central, the Go module
 proxy, PyPI, Debian). Data, logs and build products live under the cache folder (``.cache/`` in the
@@ -468,13 +470,29 @@ def install_prometheus() -> None:
         subprocess.run(["service", "prometheus", "stop"], capture_output=True, check=False)
 
 
+PROMETHEUS_TARGETS = PROMETHEUS_DIR / "targets"
+
+
 def render_local_prometheus_config() -> Path:
-    """The compose configuration is the one source; locally only the targets differ."""
+    """The compose configuration is the one source; locally the targets and the `deployment`
+    label differ, and each job also scrapes the services listed in file_sd files
+    (``targets/<service>-*.json``, as tests write them for the services they start)."""
     source = (DEPLOY / "prometheus" / "prometheus.yml").read_text()
     for service, local_port in SERVICE_PORTS.items():
-        source = source.replace(f"'{service}:8000'", f"'127.0.0.1:{local_port}'")
+        compose_target = f"'{service}:8000'"
+        labels = f"labels: {{service: {service}, deployment: compose}}"
+        if compose_target not in source or labels not in source:
+            raise StackError(f"deploy/prometheus/prometheus.yml: no {compose_target} with {labels}")
+        source = source.replace(compose_target, f"'127.0.0.1:{local_port}'")
+        file_sd = (
+            f"labels: {{service: {service}, deployment: local}}\n"
+            "    file_sd_configs:\n"
+            f"      - files: ['{PROMETHEUS_TARGETS}/{service}-*.json']\n"
+            "        refresh_interval: 10s"
+        )
+        source = source.replace(labels, file_sd)
     source = source.replace("/etc/prometheus/rules/", f"{DEPLOY / 'prometheus' / 'rules'}/")
-    PROMETHEUS_DIR.mkdir(parents=True, exist_ok=True)
+    PROMETHEUS_TARGETS.mkdir(parents=True, exist_ok=True)
     target = PROMETHEUS_DIR / "prometheus.yml"
     target.write_text(source)
     return target
@@ -689,6 +707,206 @@ def cmd_test(pytest_args: Sequence[str]) -> int:
             component.stop()
 
 
+def cmd_bench(bench_args: Sequence[str]) -> int:
+    """Install, start what is not running (Prometheus is not needed), run every benchmark
+    (benchmarks/run_all.py), stop what this started."""
+    cmd_install()
+    started = cmd_start(with_prometheus=False)
+    try:
+        env = {
+            **os.environ,
+            "SHINCHOKU_TEST_KAFKA": f"127.0.0.1:{KAFKA_PORT}",
+            "SHINCHOKU_TEST_MONGO": f"mongodb://127.0.0.1:{MONGO_PORT}",
+        }
+        result = subprocess.run(
+            [str(VENV / "bin" / "python"), "-m", "benchmarks.run_all", *bench_args],
+            cwd=ROOT,
+            env=env,
+            check=False,
+        )
+        return result.returncode
+    finally:
+        for component in reversed(started):
+            component.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# The demo: the stack, a webhook receiver and the feed, on a compressed clock
+
+DEMO_DATABASE = os.environ.get("SHINCHOKU_DEMO_DATABASE", "shinchoku_demo")
+DEMO_RECEIVER_PORT = port("SHINCHOKU_DEMO_RECEIVER_PORT", 8090)
+# Seconds allowed for the services to start before the simulated clock does (a slower start
+# only means the feed's first simulated days are posted at once).
+DEMO_STARTUP_S = 20.0
+
+
+def drop_mongo_database(name: str) -> None:
+    """OP_MSG {dropDatabase: 1, $db: name}, like mongo_ready's ping (no driver needed yet)."""
+    db = name.encode()
+    elements = b"\x10dropDatabase\x00" + (1).to_bytes(4, "little")
+    elements += b"\x02$db\x00" + (len(db) + 1).to_bytes(4, "little") + db + b"\x00"
+    document = (len(elements) + 5).to_bytes(4, "little") + elements + b"\x00"
+    body = (0).to_bytes(4, "little") + b"\x00" + document
+    header = (16 + len(body)).to_bytes(4, "little") + (1).to_bytes(4, "little")
+    header += (0).to_bytes(4, "little") + (2013).to_bytes(4, "little")
+    with socket.create_connection(("127.0.0.1", MONGO_PORT), timeout=30.0) as sock:
+        sock.sendall(header + body)
+        reply = sock.recv(4096)
+    if b"\x01ok\x00\x00\x00\x00\x00\x00\x00\xf0?" not in reply:
+        raise StackError(f"could not drop the demo database {name!r}: {reply[:200]!r}")
+
+
+def demo_env(days: int, speed: float) -> dict[str, str]:
+    """The demo's settings: its own database, the kpi service on the catch-up clock (see
+    services/kpi/settings.py) starting DEMO_STARTUP_S from now, the receiver allowed as a
+    webhook target, a short grouping window."""
+    start = time.time() + DEMO_STARTUP_S
+    env = {
+        "SHINCHOKU_MONGO__DATABASE": DEMO_DATABASE,
+        "SHINCHOKU_KPI_CLOCK_OFFSET_DAYS": str(-days),
+        "SHINCHOKU_KPI_CLOCK_RATE": repr(speed * 86_400),
+        "SHINCHOKU_KPI_CLOCK_START": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(start)),
+        "SHINCHOKU_KPI_SWEEP_INTERVAL_S": "5",
+        "SHINCHOKU_ALERTS_ALLOWED_TARGET_NETWORKS": '["127.0.0.1/32"]',
+        "SHINCHOKU_ALERTS_GROUPING_WINDOW_S": "5",
+    }
+    for service in SERVICE_PORTS:
+        env[f"SHINCHOKU_{service.upper()}_MONGO__DATABASE"] = DEMO_DATABASE
+    return env
+
+
+def wait_for_subscription(
+    receiver: subprocess.Popen[bytes], receiver_url: str, token: str, timeout_s: float = 30.0
+) -> None:
+    """Until the alerts service lists the receiver's subscription (the receiver makes it)."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{SERVICE_PORTS['alerts']}/v1/subscriptions",
+        headers={"authorization": f"Bearer {token}"},
+    )
+
+    def subscribed() -> bool:
+        try:
+            with urllib.request.urlopen(request, timeout=2.0) as answer:
+                items = json.load(answer).get("items", [])
+        except OSError:
+            return False
+        return any(item.get("url") == receiver_url for item in items)
+
+    deadline = time.monotonic() + timeout_s
+    while not subscribed():
+        if receiver.poll() is not None:
+            raise StackError("the webhook receiver exited (its output is above)")
+        if time.monotonic() > deadline:
+            raise StackError(f"the alerts service lists no subscription for {receiver_url}")
+        time.sleep(0.5)
+
+
+def cmd_demo() -> None:
+    """Install, start the stack and the services on the demo clock, a webhook receiver and the
+    feed (`shinchoku simulate`); the stack keeps running after the feed until Ctrl-C, which
+    stops what this command started."""
+    days = int(os.environ.get("SHINCHOKU_DEMO_DAYS", "365"))
+    speed = float(os.environ.get("SHINCHOKU_DEMO_SPEED", "3"))
+    cmd_install()
+    running = [svc.name for svc in SERVICES if svc.running()]
+    if running:
+        raise StackError(
+            f"{', '.join(running)} already running: the demo starts the services on its own clock "
+            "and database; stop them first (python3 deploy/local/stack.py stop-services)"
+        )
+    if port_open(DEMO_RECEIVER_PORT):
+        raise StackError(
+            f"port {DEMO_RECEIVER_PORT} (the demo's webhook receiver) is in use; "
+            "choose another with SHINCHOKU_DEMO_RECEIVER_PORT"
+        )
+    started = cmd_start()
+    if not os.environ.get("SHINCHOKU_ADMIN_TOKEN"):
+        os.environ["SHINCHOKU_ADMIN_TOKEN"] = secrets.token_urlsafe(24)
+    token = os.environ["SHINCHOKU_ADMIN_TOKEN"]
+    log(f"demo: a fresh database {DEMO_DATABASE!r} with the catalogue")
+    drop_mongo_database(DEMO_DATABASE)
+    environment = {"SHINCHOKU_MONGO__DATABASE": DEMO_DATABASE}
+    shinchoku("infra", "init", env=environment)
+    shinchoku("catalogue", "load", env=environment)
+    children: list[subprocess.Popen[bytes]] = []
+    stop_requested = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        # The services and the feed (a child) read the same clock settings.
+        os.environ.update(demo_env(days, speed))
+        started += [svc for svc in SERVICES if svc.start()]
+        receiver_url = f"http://127.0.0.1:{DEMO_RECEIVER_PORT}/hooks"
+        python = str(VENV / "bin" / "python")
+        # Own sessions: Ctrl-C reaches this process only, which then stops them in order.
+        receiver = subprocess.Popen(
+            [
+                python,
+                "-m",
+                "demo.receiver",
+                "--port",
+                str(DEMO_RECEIVER_PORT),
+                "--alerts-url",
+                f"http://127.0.0.1:{SERVICE_PORTS['alerts']}",
+            ],
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        children.append(receiver)
+        wait_for_subscription(receiver, receiver_url, token)
+        feed = subprocess.Popen(
+            [
+                str(VENV / "bin" / "shinchoku"),
+                "simulate",
+                "--ingest-url",
+                f"http://127.0.0.1:{SERVICE_PORTS['ingest']}",
+            ],
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        children.append(feed)
+        print(
+            f"\nThe demo feed replays {days} days at {speed:g} days/s "
+            f"(about {days / speed:.0f} s); webhooks print as they arrive.\n"
+            f"  prometheus http://127.0.0.1:{PROMETHEUS_PORT}   "
+            f"kpi http://127.0.0.1:{SERVICE_PORTS['kpi']}/docs   logs {LOGS}\n"
+            "Ctrl-C stops what this command started.\n",
+            flush=True,
+        )
+        reported = False
+        while not stop_requested:
+            for svc in SERVICES:
+                if not svc.running():
+                    log(f"{svc.name} exited; see {svc.logfile}")
+                    stop_requested = True
+            if not reported and feed.poll() is not None:
+                reported = True
+                verdict = "finished" if feed.returncode == 0 else f"failed ({feed.returncode})"
+                log(
+                    f"demo: the feed {verdict}; the stack and the receiver keep running "
+                    f"(statuses: http://127.0.0.1:{SERVICE_PORTS['kpi']}/v1/ministries/mic/scorecard)"
+                )
+            time.sleep(1.0)
+    finally:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+                try:
+                    child.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        for component in reversed(started):
+            component.stop()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -699,18 +917,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             "stop",
             "status",
             "run",
+            "demo",
             "test",
+            "bench",
             "start-services",
             "stop-services",
         ],
     )
     parser.add_argument(
-        "pytest_args", nargs=argparse.REMAINDER, help="with `test`: arguments passed to pytest"
+        "pytest_args",
+        nargs=argparse.REMAINDER,
+        help="with `test`: arguments passed to pytest; with `bench`: to benchmarks.run_all",
     )
     args = parser.parse_args(argv)
     try:
         if args.command == "test":
             return cmd_test(args.pytest_args)
+        if args.command == "bench":
+            return cmd_bench(args.pytest_args)
         if args.command == "install":
             cmd_install()
         elif args.command == "start":
@@ -721,6 +945,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_status()
         elif args.command == "run":
             cmd_run()
+        elif args.command == "demo":
+            cmd_demo()
         elif args.command == "start-services":
             for svc in SERVICES:
                 svc.start()

@@ -23,7 +23,7 @@ from services.ingest.metrics import IngestMetrics
 from shared.events.cloudevents import CloudEvent
 from shared.events.contracts import MeasureAssessed, subject_id
 from shared.events.kafka_binding import EncodedRecord
-from shared.logs import get_logger
+from shared.logs import batch_fields, event_fields, get_logger
 
 log = get_logger(__name__)
 
@@ -105,7 +105,10 @@ class KeyAdmin:
     clock: Callable[[], datetime]
 
     async def create(self, ministry: str, label: str | None) -> tuple[str, KeyRecord]:
-        return await self.store.create(ministry, self.clock(), label)
+        full, record = await self.store.create(ministry, self.clock(), label)
+        # Audit trail: the key id names the key; the key itself is never logged.
+        log.info("api_key_created", key_id=record.key_id, ministry=ministry)
+        return full, record
 
     async def list(self, ministry: str | None) -> list[KeyRecord]:
         return await self.store.list(ministry)
@@ -113,6 +116,8 @@ class KeyAdmin:
     async def revoke(self, key_id: str) -> KeyRecord | None:
         record = await self.store.revoke(key_id, self.clock())
         self.cache.invalidate(key_id)
+        if record is not None:
+            log.info("api_key_revoked", key_id=key_id, ministry=record.ministry)
         return record
 
 
@@ -156,19 +161,30 @@ class IngestHandler:
     def _observe(
         self, events: Sequence[CloudEvent], results: dict[int, Result], principal: Principal
     ) -> None:
-        """Metrics per (type, outcome, reason), counted once per group; refusals logged."""
+        """Metrics per (type, outcome, reason), counted once per group; refusals logged one by
+        one, the accepted events of a request in one line (shared/logs.py)."""
         counts: Counter[tuple[str, str, str]] = Counter()
-        for index, result in results.items():
+        accepted: list[CloudEvent] = []
+        for index, result in sorted(results.items()):
             counts[(events[index].type, result.outcome.value, result.reason)] += 1
-            if result.outcome not in {Outcome.ACCEPTED, Outcome.DUPLICATE}:
+            if result.outcome is Outcome.ACCEPTED:
+                accepted.append(result.event)
+            elif result.outcome is not Outcome.DUPLICATE:
                 log.info(
                     "event_refused",
-                    event_id=result.event.id,
+                    **event_fields(result.event),
                     source=result.event.source,
                     outcome=result.outcome.value,
                     reason=result.reason,
                     key_id=principal.key_id,
                 )
+        if accepted:
+            log.info(
+                "events_accepted",
+                **batch_fields(accepted),
+                ministry=principal.ministry,
+                key_id=principal.key_id,
+            )
         for (event_type, outcome, reason), count in counts.items():
             self.metrics.count_event(event_type, principal.ministry, outcome, reason, count)
 

@@ -39,19 +39,38 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def offset_clock(days: float) -> Callable[[], datetime]:
+def offset_clock(
+    days: float, *, rate: float = 1.0, start: datetime | None = None
+) -> Callable[[], datetime]:
     """A clock running `days` ahead of the real one: for simulations and tests that move time
-    (deadlines passing, reports going stale) through a service running as a process."""
+    (deadlines passing, reports going stale) through a service running as a process.
+
+    With `rate` > 1 it also runs faster, from `start` (a real instant; now when None): service
+    time is start + days + (real - start) x rate. A negative `days` makes it a catch-up clock
+    (`make demo`): months behind at `start`, it never passes real time, so once caught up it
+    keeps to it and nothing it dates is in the future.
+    """
     offset = timedelta(days=days)
-    return lambda: datetime.now(UTC) + offset
+    if rate == 1.0:
+        return lambda: datetime.now(UTC) + offset
+    anchor = start or datetime.now(UTC)
+
+    def now() -> datetime:
+        real = datetime.now(UTC)
+        simulated = anchor + offset + (real - anchor) * rate
+        return min(simulated, real) if days < 0 else simulated
+
+    return now
 
 
 def create_app(
     settings: KpiSettings | None = None, *, clock: Callable[[], datetime] = utc_now
 ) -> FastAPI:
     settings = settings or KpiSettings()
-    if clock is utc_now and settings.clock_offset_days:
-        clock = offset_clock(settings.clock_offset_days)
+    if clock is utc_now and (settings.clock_offset_days or settings.clock_rate != 1.0):
+        clock = offset_clock(
+            settings.clock_offset_days, rate=settings.clock_rate, start=settings.clock_start
+        )
     configure_logging("kpi", level=settings.log_level, json=settings.log_json)
     registry = CollectorRegistry()
     metrics = KpiMetrics.create(registry)
