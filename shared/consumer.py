@@ -24,11 +24,17 @@ from datetime import UTC, datetime
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaError,
+    MessageSizeTooLargeError,
+)
 
 from shared.events.cloudevents import CloudEvent
 from shared.events.kafka_binding import UndecodableRecord, decode_event
 from shared.kafka import create_consumer
+from shared.logs import batch_fields, event_fields
 from shared.metrics import ConsumerMetrics
 from shared.partitions import PartitionOwnership
 from shared.settings import ServiceSettings
@@ -138,17 +144,32 @@ class ConsumerRunner:
             return
         events = [event for _, event in run]
         started = time.perf_counter()
-        rejections = await self._retry_until_done(lambda: handler(events), what=event_type)
+        # Lines the handler logs say which batch they were written for (shared/logs.py).
+        with structlog.contextvars.bound_contextvars(
+            batch_event_type=event_type, topic=run[0][0].topic
+        ):
+            rejections = await self._retry_until_done(lambda: handler(events), what=event_type)
         elapsed = time.perf_counter() - started
         self._metrics.batch_seconds.labels(event_type=event_type).observe(elapsed)
         rejected = {rejection.event.dedup_key: rejection for rejection in rejections}
+        # One line per handled batch, naming every event and subject in it (a line per event
+        # would cost more than handling it).
+        log.info(
+            "events_handled",
+            event_type=event_type,
+            **batch_fields(events),
+            rejected=len(rejected),
+            seconds=round(elapsed, 4),
+        )
         for record, event in run:
             rejection = rejected.get(event.dedup_key)
             if rejection is not None:
-                await self._dead_letter(record, rejection.reason, rejection.detail)
+                await self._dead_letter(record, rejection.reason, rejection.detail, event)
             else:
                 self._metrics.events.labels(event_type=event_type, outcome="processed").inc()
-                lag = (datetime.now(UTC) - event.time).total_seconds()
+                # From the record's broker timestamp (written by our producer), not the
+                # CloudEvents time, which the sender chose and may be days old.
+                lag = time.time() - record.timestamp / 1000
                 self._metrics.event_age_seconds.labels(event_type=event_type).observe(max(lag, 0))
 
     async def _retry_until_done(
@@ -191,7 +212,11 @@ class ConsumerRunner:
         await self._retry_until_done(commit, what="commit")
 
     async def _dead_letter(
-        self, record: ConsumerRecord[bytes, bytes], reason: str, detail: str
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        reason: str,
+        detail: str,
+        event: CloudEvent | None = None,
     ) -> None:
         headers = [
             *[(k, v) for k, v in record.headers if not k.startswith("dlq_")],
@@ -210,13 +235,28 @@ class ConsumerRunner:
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
+            **(event_fields(event) if event is not None else {}),
         )
 
         async def send() -> Sequence[Rejection]:
             if self._dlq is not None and self._dlq_topic is not None:
-                await self._dlq.send_and_wait(
-                    self._dlq_topic, value=record.value, key=record.key, headers=headers
-                )
+                try:
+                    await self._dlq.send_and_wait(
+                        self._dlq_topic, value=record.value, key=record.key, headers=headers
+                    )
+                except MessageSizeTooLargeError:
+                    # A record just under the broker's limit is over it once our headers are
+                    # added: retrying would stall the partition for ever. Dead-letter it without
+                    # its value and its own headers; the original stays at its source offset.
+                    await self._dlq.send_and_wait(
+                        self._dlq_topic,
+                        value=None,
+                        key=record.key if len(record.key or b"") <= 1024 else None,
+                        headers=[
+                            *[(k, v) for k, v in headers if k.startswith("dlq_")],
+                            ("dlq_omitted", str(len(record.value or b"")).encode()),
+                        ],
+                    )
             return ()
 
         # Without a dead-letter topic (a replay) the record is only counted: it was dead-lettered

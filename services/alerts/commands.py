@@ -22,6 +22,9 @@ from services.alerts.domain.signing import new_secret
 from services.alerts.domain.silences import QuietHours, Silence, SilenceScope
 from services.alerts.handlers import Clock, Stores
 from shared.http.problems import Conflict, FieldError, NotFound, ValidationProblem
+from shared.logs import get_logger, url_origin
+
+log = get_logger(__name__)
 
 MAX_SECRET_OVERLAP = timedelta(days=7)
 # Secrets that stopped signing longer ago than this are forgotten at the next rotation.
@@ -85,6 +88,8 @@ class AdminCommands:
         }
         await self.stores.subscriptions.insert(doc)
         self.stores.cache.invalidate()
+        # Audit trail; the signing secret is never logged.
+        log.info("subscription_created", subscription_id=doc["_id"], target=url_origin(url))
         return doc, secret
 
     async def list_subscriptions(
@@ -109,6 +114,12 @@ class AdminCommands:
         self.stores.cache.invalidate()
         if doc is None:
             raise NotFound(f"no subscription {subscription_id!r}")
+        log.info(
+            "subscription_updated",
+            subscription_id=subscription_id,
+            fields=sorted(set(fields) - {"updated_at"}),
+            target=url_origin(doc["url"]),
+        )
         return doc
 
     async def pause(self, subscription_id: str) -> Document:
@@ -147,6 +158,7 @@ class AdminCommands:
             raise NotFound(f"no subscription {subscription_id!r}")
         self.stores.cache.invalidate()
         await self.stores.deliveries.cancel_for(subscription_id, self.clock())
+        log.info("subscription_deleted", subscription_id=subscription_id)
 
     async def rotate_secret(
         self, subscription_id: str, overlap: timedelta | None
@@ -177,6 +189,12 @@ class AdminCommands:
         if updated is None:
             raise Conflict("the secrets changed concurrently; rotate again")
         self.stores.cache.invalidate()
+        log.info(
+            "signing_secret_rotated",
+            subscription_id=subscription_id,
+            signing=len(kept),
+            previous_expire_at=expires.isoformat(),
+        )
         return updated, secret
 
     # Delivery log and redelivery -----------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -62,6 +63,7 @@ from services.alerts.metrics import AlertsMetrics
 from shared.consumer import Rejection
 from shared.events.cloudevents import CloudEvent
 from shared.events.contracts import KpiStatusChanged
+from shared.logs import caused_by, url_origin
 
 log = structlog.stdlib.get_logger("alerts")
 
@@ -301,6 +303,8 @@ class Batcher:
                 subscription_id=subscription_id,
                 changes=len(claimed),
                 type=document["type"],
+                kpi_ids=document["kpi_ids"],
+                status_event_ids=[doc["status_event_id"] for doc in claimed],
             )
 
     async def route_immediately(self, documents: Sequence[Document]) -> None:
@@ -376,6 +380,8 @@ class Batcher:
                     delivery_id, claimed[0]["subscription_id"], claimed, now
                 )
             else:
+                # Archived: queued too unless its creator stopped between the two inserts.
+                await self.stores.deliveries.ensure_created([existing])
                 await self.stores.notifications.mark_batched([doc["_id"] for doc in claimed])
         if delivery_ids:
             self.on_delivery()
@@ -517,6 +523,19 @@ class StatusChangeHandler:
         for doc in documents:
             outcome = "recorded" if doc["_id"] in new_ids else "duplicate"
             self.metrics.notifications.labels(kind=doc["kind"], outcome=outcome).inc()
+        notified = Counter(doc["status_event_id"] for doc in inserted)
+        for event, change in changes:
+            # caused_by: the ministry events behind the change, so a search for one of them
+            # finds this line too (shared/logs.py).
+            log.info(
+                "status_change_received",
+                event_id=event.id,
+                kpi_id=change.kpi_id,
+                previous_status=change.previous_status,
+                status=change.status,
+                caused_by=caused_by(change.explanation),
+                notifications=notified[event.id],
+            )
         # The KPI's latest change (with the reminders it starts) and, with no grouping window,
         # the deliveries, made now rather than on the batcher's next round: together.
         await asyncio.gather(
@@ -783,6 +802,7 @@ class DeliveryWorker:
         log.info(
             "webhook_attempt",
             message_id=message_id,
+            kpi_ids=delivery.get("kpi_ids", []),
             subscription_id=subscription["_id"],
             status_code=result.status_code,
             result=result.result,
@@ -836,7 +856,7 @@ class DeliveryWorker:
         log.error(
             "endpoint_disabled",
             subscription_id=subscription["_id"],
-            url=subscription["url"],
+            target=url_origin(subscription["url"]),
             reason=reason,
         )
 
@@ -858,6 +878,7 @@ class GaugeRefresher:
         deliveries = await self.stores.deliveries.count_by_state()
         for state in self.QUEUE_STATES:
             self.metrics.deliveries.labels(state=state).set(deliveries.get(state, 0))
+        self.metrics.deliveries_retrying.set(await self.stores.deliveries.count_retrying())
         notifications = await self.stores.notifications.count_by_state()
         for state in self.WAITING_STATES:
             self.metrics.notifications_by_state.labels(state=state).set(notifications.get(state, 0))

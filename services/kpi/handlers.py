@@ -61,6 +61,7 @@ from shared.events.contracts import (
     new_status_event,
     status_severity,
 )
+from shared.logs import caused_by
 from shared.partitions import PartitionOwnership
 
 log = structlog.stdlib.get_logger("kpi")
@@ -142,7 +143,6 @@ class KpiHandler:
             for event in accepted:
                 grouped.setdefault(_subject_of(event), []).append(_domain_event(event))
             await self._update({s: definition_from_catalogue(docs[s]) for s in grouped}, grouped)
-        self._observe_lag(accepted, docs)
         return rejections
 
     async def on_assessments(self, events: Sequence[CloudEvent]) -> Sequence[Rejection]:
@@ -328,7 +328,11 @@ class KpiHandler:
             )
             outbox.append(
                 new_status_event(
-                    change, event_id=f"status:{definition.id}:{seq}", time=now
+                    # Stamped with the real time, even when the service's clock runs ahead
+                    # (simulations): downstream latencies are measured from it.
+                    change,
+                    event_id=f"status:{definition.id}:{seq}",
+                    time=datetime.now(UTC),
                 ).to_json_dict()
             )
         return {
@@ -399,18 +403,10 @@ class KpiHandler:
             "status_changed",
             kpi_id=data["kpi_id"],
             event_id=event["id"],
+            caused_by=caused_by(data.get("explanation")),
             previous_status=data.get("previous_status"),
             status=data["status"],
         )
-
-    def _observe_lag(self, events: Sequence[CloudEvent], docs: dict[str, Document]) -> None:
-        """Event acceptance (CloudEvents time) to stored status, on the real clock (the
-        service's clock may run ahead in simulations)."""
-        now = datetime.now(UTC)
-        for event in events:
-            kind = str(docs.get(_subject_of(event), {}).get("kind", "kpi"))
-            lag = max(0.0, (now - event.time).total_seconds())
-            self.metrics.evaluation_lag_seconds.labels(kind=kind).observe(lag)
 
     def _refresh_status_gauge(self) -> None:
         counts: dict[tuple[str, str, str], int] = {}

@@ -63,8 +63,12 @@ class WebhookReceiver:
 
 
 @contextlib.asynccontextmanager
-async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
-    receiver = WebhookReceiver()
+async def webhook_receiver(
+    *, port: int | None = None, receiver: WebhookReceiver | None = None
+) -> AsyncIterator[WebhookReceiver]:
+    """Serve until the block ends. `port` and `receiver` bring a receiver that was stopped back
+    on the same URL, recording into the same lists (an endpoint down for a while, then back)."""
+    receiver = receiver or WebhookReceiver()
     app = FastAPI()
 
     @app.post("/hook")
@@ -92,7 +96,7 @@ async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
         receiver.arrived.set()
         return Response(status_code=204)
 
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"

@@ -417,14 +417,15 @@ class DeliveryQueue:
         return archived
 
     async def ensure_created(self, documents: Sequence[Document]) -> int:
-        """For messages a handler may have left half-made (it stopped between the archive and
-        the queue): create what is missing. Returns how many were (re)queued. Used only when a
-        status change is redelivered."""
+        """For messages a creator may have left half-made (it stopped between the archive and
+        the queue): create what is missing. Returns how many were (re)queued. Used only in
+        recovery (a redelivered status change, a stale claim)."""
         created = 0
         for doc in documents:
             if await self._archive.find_one({"_id": doc["_id"]}) is None:
                 created += len(await self.create_many([doc]))
-            elif await self.state_of(doc["_id"]) == "pending":
+            elif await self.state_of(doc["_id"]) is None:
+                # Archived, neither queued nor finished: never sent, so queued as new.
                 created += len(await _insert_new(self._queue, [queue_entry(doc)]))
         return created
 
@@ -708,6 +709,11 @@ class DeliveryQueue:
         """Queue sizes (pending, held): the live queue only."""
         cursor = await self._queue.aggregate([{"$group": {"_id": "$state", "n": {"$sum": 1}}}])
         return {doc["_id"]: int(doc["n"]) async for doc in cursor}
+
+    async def count_retrying(self) -> int:
+        """Pending messages whose last attempt failed (waiting for a retry); a redelivery
+        starts its retries afresh."""
+        return await self._queue.count_documents({"state": "pending", "retry_index": {"$gt": 0}})
 
 
 def _due(delivery: Document, now: datetime) -> bool:

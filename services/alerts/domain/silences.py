@@ -12,14 +12,30 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 JAPAN = ZoneInfo("Asia/Tokyo")
 # Chained silences (quiet hours back to back with another mute...) are followed this far ahead
 # at most; a notification muted for longer is simply re-examined then.
 HORIZON = timedelta(days=31)
+
+
+# A wall-clock time without offset. JSON Schema's `format: time` (what pydantic documents for
+# `time`) is RFC 3339's full-time, which requires an offset: the answers ("22:00:00") did not
+# match their own schema, and an offset is refused on input.
+LocalTime = Annotated[
+    time,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+            "examples": ["22:00"],
+        }
+    ),
+]
 
 
 class _Frozen(BaseModel):
@@ -40,8 +56,10 @@ class SilenceScope(_Frozen):
 class QuietHours(_Frozen):
     """A daily quiet period in Japan time; `end` before `start` spans midnight."""
 
-    start: time = Field(description="Local time (Asia/Tokyo) the quiet period starts, e.g. 22:00")
-    end: time = Field(description="Local time (Asia/Tokyo) it ends, e.g. 07:00")
+    start: LocalTime = Field(
+        description="Local time (Asia/Tokyo) the quiet period starts, e.g. 22:00"
+    )
+    end: LocalTime = Field(description="Local time (Asia/Tokyo) it ends, e.g. 07:00")
     weekdays: list[int] = Field(
         default_factory=lambda: list(range(7)),
         min_length=1,

@@ -29,6 +29,36 @@ def _parse(text: str) -> IpAddress:
     return address
 
 
+def _embedded(address: IpAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a 6to4 (2002::/16) or Teredo (2001::/32) address carries: a host with
+    such a tunnel reaches that IPv4 address, so it must pass the guard too."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.sixtofour is not None:
+            return address.sixtofour
+        if address.teredo is not None:
+            return address.teredo[1]
+    return None
+
+
+def _reason(address: IpAddress) -> str | None:
+    if address in METADATA_ADDRESSES:
+        return f"{address} is a cloud metadata address"
+    if address.is_loopback:
+        return f"{address} is a loopback address"
+    if address.is_link_local:
+        return f"{address} is a link-local address"
+    if address.is_private:
+        return f"{address} is a private address"
+    if address.is_multicast or address.is_reserved or address.is_unspecified:
+        return f"{address} is not a routable unicast address"
+    if not address.is_global:
+        return f"{address} is not a public address"
+    embedded = _embedded(address)
+    if embedded is not None and (inner := _reason(embedded)) is not None:
+        return f"{address} embeds {inner}"
+    return None
+
+
 def refusal_reason(addresses: Iterable[str], *, allowed: Iterable[str] = ()) -> str | None:
     """Why a target resolving to `addresses` is refused (None: acceptable).
 
@@ -45,18 +75,9 @@ def refusal_reason(addresses: Iterable[str], *, allowed: Iterable[str] = ()) -> 
             return f"{text!r} is not an IP address"
         if any(address in network for network in allowed_networks):
             continue
-        if address in METADATA_ADDRESSES:
-            return f"{address} is a cloud metadata address"
-        if address.is_loopback:
-            return f"{address} is a loopback address"
-        if address.is_link_local:
-            return f"{address} is a link-local address"
-        if address.is_private:
-            return f"{address} is a private address"
-        if address.is_multicast or address.is_reserved or address.is_unspecified:
-            return f"{address} is not a routable unicast address"
-        if not address.is_global:
-            return f"{address} is not a public address"
+        reason = _reason(address)
+        if reason is not None:
+            return reason
     if not seen:
         return "the host resolves to no address"
     return None

@@ -280,6 +280,8 @@ SUBSCRIPTIONS: list[str | Enum] = ["subscriptions"]
 DELIVERY: list[str | Enum] = ["delivery log"]
 SILENCES: list[str | Enum] = ["silences"]
 Limit = Annotated[int, Query(ge=1, le=1000)]
+# Bounded: MongoDB refuses a skip beyond 8-byte integers (an unbounded offset was a 500).
+MAX_OFFSET = 1_000_000
 
 
 @router.post(
@@ -307,7 +309,7 @@ async def create_subscription(body: SubscriptionIn, commands: Commands) -> dict[
 async def list_subscriptions(
     commands: Commands,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     state: SubscriptionState | None = None,
 ) -> dict[str, Any]:
     docs = await commands.list_subscriptions(limit=limit, offset=offset, state=state)
