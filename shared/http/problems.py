@@ -6,6 +6,7 @@ application maps them — and FastAPI's own validation errors — to ``applicati
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -60,7 +61,8 @@ class Problem(Exception):  # noqa: N818 - the RFC's own word
 
     def to_body(self, instance: str | None = None) -> dict[str, Any]:
         body = ProblemDetails(
-            type=self.type_uri(),
+            # The instance's slug: on_http sets it per answer (404 not-found, 405 ...).
+            type=PROBLEM_BASE + self.slug,
             title=self.title,
             status=self.status,
             detail=self.detail,
@@ -157,6 +159,7 @@ def add_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    install_problem_documentation(app)
 
 
 def problem_responses(*problems: type[Problem]) -> dict[int | str, dict[str, Any]]:
@@ -179,3 +182,64 @@ def problem_responses(*problems: type[Problem]) -> dict[int | str, dict[str, Any
         )
         entry["content"][PROBLEM_JSON]["examples"][problem.slug] = {"value": example}
     return responses
+
+
+_PROBLEM_REF = "#/components/schemas/ProblemDetails"
+# What FastAPI documents for 422 (and the route's JSON media type for other errors), where
+# every service answers problem details instead.
+_FASTAPI_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+
+def _is_error_schema(schema: Any) -> bool:
+    ref = schema.get("$ref", "") if isinstance(schema, dict) else ""
+    return ref == _PROBLEM_REF or ref.rsplit("/", 1)[-1] in _FASTAPI_ERROR_SCHEMAS
+
+
+def _referenced(document: dict[str, Any], name: str) -> bool:
+    schemas = document.get("components", {}).get("schemas", {})
+    rest = {
+        "paths": document.get("paths"),
+        "schemas": {k: v for k, v in schemas.items() if k != name},
+    }
+    return f'"#/components/schemas/{name}"' in json.dumps(rest)
+
+
+def document_problems(document: dict[str, Any]) -> dict[str, Any]:
+    """Make the OpenAPI document say what `add_problem_handlers` answers: every 4xx/5xx that
+    FastAPI documents as `application/json` (`HTTPValidationError` for 422, or `ProblemDetails`
+    under the route's JSON media type) becomes `application/problem+json` with the
+    `ProblemDetails` schema. Error responses with a body of their own (/readyz's 503) are left
+    alone. Idempotent; mutates and returns `document`."""
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content") or {}
+                plain = content.get("application/json")
+                if str(status)[:1] not in {"4", "5"} or (
+                    plain is None and PROBLEM_JSON not in content
+                ):
+                    continue
+                if plain is not None and not _is_error_schema(plain.get("schema")):
+                    continue
+                content.pop("application/json", None)
+                content.setdefault(PROBLEM_JSON, {}).setdefault("schema", {"$ref": _PROBLEM_REF})
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    if _referenced(document, "ProblemDetails"):
+        generated = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, schema in generated.pop("$defs", {}).items():
+            schemas.setdefault(name, schema)
+        schemas.setdefault("ProblemDetails", generated)
+    for name in _FASTAPI_ERROR_SCHEMAS:  # HTTPValidationError first: it references the other
+        if name in schemas and not _referenced(document, name):
+            del schemas[name]
+    return document
+
+
+def install_problem_documentation(app: FastAPI) -> None:
+    """Post-process the app's generated OpenAPI document with `document_problems`."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return document_problems(generate())
+
+    app.openapi = openapi  # type: ignore[method-assign]

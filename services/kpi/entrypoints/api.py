@@ -6,12 +6,37 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 
-from services.kpi.entrypoints.catalogue_api import item_view
+from services.kpi.entrypoints.catalogue_api import ItemOut, item_view
 from services.kpi.entrypoints.deps import Catalogue, Queries, Repository
-from shared.http.problems import NotFound, problem_responses
+from shared.events.contracts import Status
+from shared.http.problems import NotFound, ValidationProblem, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["kpis"])
+
+
+class ObservationOut(BaseModel):
+    event_id: str
+    as_of: str
+    data: dict[str, Any] = Field(description="The event's data as reported")
+
+
+class KpiStatusOut(ItemOut):
+    """Documentation of the answer (the route builds it as a plain dict)."""
+
+    status: Status
+    as_of: str | None = Field(description="The date asked for with `as_of`, else null")
+    evaluation: dict[str, Any] | None = Field(
+        description="Rule, message, inputs and evidence of the status; null before any event"
+    )
+    episode: dict[str, Any] | None
+    observations: list[ObservationOut]
+    observations_truncated: bool = Field(
+        description="True when the KPI has older observations than the ones listed"
+    )
+
+
 OBSERVATIONS_SHOWN = 1000
 
 
@@ -22,7 +47,7 @@ OBSERVATIONS_SHOWN = 1000
     "ascending; `observations_truncated` says whether there are older ones), beside the "
     "catalogue definition (names in Japanese and English, unit, baseline, targets, sources, "
     "state).",
-    responses=problem_responses(NotFound),
+    responses={200: {"model": KpiStatusOut}, **problem_responses(NotFound, ValidationProblem)},
 )
 async def get_kpi(
     kpi_id: str,

@@ -57,7 +57,9 @@ LangParam = Annotated[
     ),
 ]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
-Offset = Annotated[int, Query(ge=0, description="Entries to skip")]
+# Bounded: MongoDB refuses a skip beyond 8-byte integers (an unbounded offset was a 500).
+MAX_OFFSET = 1_000_000
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Entries to skip")]
 IncludeRetired = Annotated[
     bool,
     Query(description="Also list entries retired by a later catalogue version (state=retired)"),

@@ -8,9 +8,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 
+from services.kpi.domain.model import SelfAssessment
+from services.kpi.domain.rollup import ChildStatus, Divergence, Scorecard
 from services.kpi.entrypoints.deps import Queries, Repository
-from shared.http.problems import NotFound, problem_responses
+from shared.events.contracts import Status
+from shared.http.problems import NotFound, ValidationProblem, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["status"])
 
@@ -30,10 +34,49 @@ EXPORT_COLUMNS = (
 )
 
 
+# Documentation of the answers (the routes build them as plain dicts); the property tests hold
+# every answer to these schemas.
+
+
+class MeasureStatusOut(BaseModel):
+    """A `MeasureRollup` with its `divergence_flag`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    measure_id: str
+    status: Status
+    children: list[ChildStatus] = Field(description="All children, worst first")
+    worst_children: list[str] = Field(description="The children that set the status")
+    ministries: list[str]
+    self_assessment: SelfAssessment | None
+    divergence: Divergence
+    divergence_flag: bool = Field(description="True when the divergence is major")
+
+
+class TransitionRow(BaseModel):
+    event_id: str
+    time: str
+    kpi_id: str
+    kind: str
+    measure_id: str
+    ministries: str = Field(description="Space-separated ministry codes")
+    previous_status: str = Field(description="Empty for the first status")
+    status: str
+    episode_id: str
+    evaluated_on: str
+    rule_id: str
+    message: str
+
+
+class TransitionPage(BaseModel):
+    items: list[TransitionRow]
+    next_after: str | None = Field(description="Pass as `after` for the next page; null at the end")
+
+
 @router.get(
     "/measures/{measure_id}/status",
     summary="A measure's computed status (its worst child) beside its self-assessment",
-    responses=problem_responses(NotFound),
+    responses={200: {"model": MeasureStatusOut}, **problem_responses(NotFound)},
 )
 async def measure_status(measure_id: str, q: Queries) -> dict[str, Any]:
     if await q.catalogue.measure(measure_id) is None:
@@ -45,6 +88,7 @@ async def measure_status(measure_id: str, q: Queries) -> dict[str, Any]:
 @router.get(
     "/ministries/{code}/scorecard",
     summary="Counts of a ministry's KPIs and milestones by status, and divergent measures",
+    responses={200: {"model": Scorecard}},
 )
 async def scorecard(code: str, q: Queries) -> dict[str, Any]:
     card = await q.scorecard(code)
@@ -74,7 +118,19 @@ def _export_row(doc: dict[str, Any]) -> dict[str, Any]:
 @router.get(
     "/exports/transitions",
     summary="Open data: every status transition, as JSON or CSV, paged by `after`",
-    responses={200: {"content": {"text/csv": {}, "application/json": {}}}},
+    responses={
+        200: {
+            "model": TransitionPage,
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "headers": {
+                "X-Next-After": {
+                    "description": "CSV: `after` for the next page; absent at the end",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        **problem_responses(ValidationProblem),
+    },
 )
 async def export_transitions(
     repo: Repository,
