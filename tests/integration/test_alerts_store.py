@@ -157,6 +157,31 @@ async def test_an_outcome_never_overwrites_a_later_attempts(
     assert (queued["state"], queued["retry_index"], queued["manual"]) == ("pending", 0, True)
 
 
+async def test_retrying_counts_pending_messages_after_a_failed_attempt(
+    db: AsyncDatabase[Document],
+) -> None:
+    """count_retrying (the deliveries_retrying gauge) counts pending messages with a failed
+    attempt, not fresh ones, delivered ones or manual redeliveries."""
+    queue = DeliveryQueue(db)
+    t = now()
+    for i in (1, 2, 3):
+        await queue.create(delivery(i, t))
+    assert await queue.count_retrying() == 0
+    first, second = await queue.queued("msg_0001"), await queue.queued("msg_0002")
+    assert first is not None
+    assert second is not None
+    failed = {"attempts": 1, "retry_index": 1, "next_attempt_at": t}
+    assert await queue.update_delivery(first, failed, attempt=1)
+    assert await queue.update_delivery(second, failed, attempt=1)
+    assert await queue.count_retrying() == 2
+    second = await queue.queued("msg_0002")
+    assert second is not None
+    done = {"attempts": 2, "retry_index": 2, "state": "delivered"}
+    assert await queue.update_delivery(second, done, attempt=2)
+    assert await queue.redeliver("msg_0002", t) is not None
+    assert await queue.count_retrying() == 1
+
+
 async def test_claims_give_each_notification_to_one_delivery(db: AsyncDatabase[Document]) -> None:
     """Two concurrent claims over overlapping notifications split them without overlap, and a
     notification left half-claimed is adopted by its delivery after the recovery delay."""
