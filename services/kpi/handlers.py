@@ -38,6 +38,7 @@ from services.kpi.adapters.repository import (
     latest_versions,
     version_id,
 )
+from services.kpi.adapters.state_cache import StateCache
 from services.kpi.domain.episodes import EpisodeState, track
 from services.kpi.domain.model import (
     KpiDefinition,
@@ -105,11 +106,12 @@ class KpiHandler:
     # Prune superseded versions once this many have accumulated (each prune is one scan).
     prune_threshold: int = 1000
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _states: dict[str, Document] | None = field(default=None, init=False)
+    _states: StateCache | None = field(default=None, init=False)
     _states_generation: int = field(default=-1, init=False)
     _pending: list[Document] = field(default_factory=list, init=False)
     _superseded: list[str] = field(default_factory=list, init=False)
-    _catalogue: dict[str, Document] = field(default_factory=dict, init=False)
+    # Parsed definitions, not catalogue documents: an instance may own tens of thousands.
+    _catalogue: dict[str, Definition] = field(default_factory=dict, init=False)
     _catalogue_loaded_at: float = field(default=float("-inf"), init=False)
 
     async def on_subject_events(self, events: Sequence[CloudEvent]) -> Sequence[Rejection]:
@@ -118,23 +120,24 @@ class KpiHandler:
         for event in events:
             by_subject.setdefault(_subject_of(event), []).append(event)
         async with self.lock:
-            docs = await self._catalogue_items(list(by_subject))
+            definitions = await self._definitions(list(by_subject))
             rejections = [
                 Rejection(event, "unknown_subject", f"{subject!r} is not in the catalogue")
                 for subject, subject_events in by_subject.items()
-                if subject not in docs
+                if subject not in definitions
                 for event in subject_events
             ]
-            kinds = {"kpi": KpiObserved, "milestone": MilestoneReported}
             for subject, subject_events in by_subject.items():
-                doc = docs.get(subject)
-                if doc is None:
+                definition = definitions.get(subject)
+                if definition is None:
                     continue
-                expected = kinds.get(str(doc.get("kind")))
+                is_kpi = isinstance(definition, KpiDefinition)
+                expected = KpiObserved if is_kpi else MilestoneReported
                 for event in subject_events:
-                    if not isinstance(event.data, expected or ()):
+                    if not isinstance(event.data, expected):
+                        kind = "kpi" if is_kpi else "milestone"
                         rejections.append(
-                            Rejection(event, "wrong_kind", f"{subject!r} is a {doc.get('kind')}")
+                            Rejection(event, "wrong_kind", f"{subject!r} is a {kind}")
                         )
             rejected = {r.event.dedup_key for r in rejections}
             accepted = [e for e in events if e.dedup_key not in rejected]
@@ -142,7 +145,7 @@ class KpiHandler:
             grouped: dict[str, list[Observation | MilestoneReport]] = {}
             for event in accepted:
                 grouped.setdefault(_subject_of(event), []).append(_domain_event(event))
-            await self._update({s: definition_from_catalogue(docs[s]) for s in grouped}, grouped)
+            await self._update({s: definitions[s] for s in grouped}, grouped)
         return rejections
 
     async def on_assessments(self, events: Sequence[CloudEvent]) -> Sequence[Rejection]:
@@ -187,18 +190,22 @@ class KpiHandler:
             await self._latest_states()
             await self._publish_pending()
 
-    async def _catalogue_items(self, subject_ids: list[str]) -> dict[str, Document]:
-        """Catalogue documents by id, from a copy refreshed every CATALOGUE_TTL_S; ids not in
-        the copy (a catalogue loaded since, or retired items) are looked up at once."""
+    async def _definitions(self, subject_ids: list[str]) -> dict[str, Definition]:
+        """Definitions by id, from a copy of the catalogue refreshed every CATALOGUE_TTL_S; ids
+        not in the copy (a catalogue loaded since, or retired items) are looked up at once."""
         if time.monotonic() - self._catalogue_loaded_at > CATALOGUE_TTL_S:
-            self._catalogue = {doc["_id"]: doc for doc in await self.catalogue.all_items()}
+            self._catalogue = {
+                doc["_id"]: definition_from_catalogue(doc)
+                for doc in await self.catalogue.all_items()
+            }
             self._catalogue_loaded_at = time.monotonic()
         missing = [s for s in subject_ids if s not in self._catalogue]
         if missing:
-            self._catalogue.update(await self.catalogue.items(missing))
+            for subject_id, doc in (await self.catalogue.items(missing)).items():
+                self._catalogue[subject_id] = definition_from_catalogue(doc)
         return {s: self._catalogue[s] for s in subject_ids if s in self._catalogue}
 
-    async def _latest_states(self) -> dict[str, Document]:
+    async def _latest_states(self) -> StateCache:
         """The latest state version of every subject this instance owns, loaded whole from the
         database when the partition assignment has changed since the last load."""
         if self._states is not None and self._states_generation == self.ownership.generation:
@@ -219,9 +226,10 @@ class KpiHandler:
             for v in owned
             if v["_id"] != latest[v["subject_id"]]["_id"] and v["_id"] not in pending_ids
         ]
-        self._states, self._states_generation = latest, generation
+        self._states = StateCache(latest.values())
+        self._states_generation = generation
         self._refresh_status_gauge()
-        return latest
+        return self._states
 
     async def _update(
         self,
@@ -247,10 +255,10 @@ class KpiHandler:
             self._states = None
             raise
         for version in versions:
-            previous = states.get(version["subject_id"])
+            previous = states.summary(version["subject_id"])
             if previous is not None:
-                self._superseded.append(previous["_id"])
-            states[version["subject_id"]] = version
+                self._superseded.append(previous.version_id)
+            states.put(version)
             if version["outbox"]:
                 self._pending.append(version)
         transitions = sum(len(v["outbox"]) for v in versions)
@@ -377,7 +385,10 @@ class KpiHandler:
             self._count_transition(event)
 
     async def _prune(self, *, force: bool = False) -> None:
-        if len(self._superseded) >= self.prune_threshold or (force and self._superseded):
+        # Each prune scans the whole collection; waiting for as many superseded versions as
+        # there are live ones keeps the scans per stored version constant at any catalogue size.
+        threshold = max(self.prune_threshold, len(self._states or ()))
+        if len(self._superseded) >= threshold or (force and self._superseded):
             await self.repository.prune_versions(self._superseded)
             self._superseded = []
 
@@ -410,9 +421,9 @@ class KpiHandler:
 
     def _refresh_status_gauge(self) -> None:
         counts: dict[tuple[str, str, str], int] = {}
-        for doc in (self._states or {}).values():
-            for ministry in doc.get("ministries") or ["unassigned"]:
-                key = (doc["status"], doc["kind"], ministry)
+        for summary in self._states.summaries() if self._states else ():
+            for ministry in summary.ministries or ("unassigned",):
+                key = (summary.status, summary.kind, ministry)
                 counts[key] = counts.get(key, 0) + 1
         self.metrics.subjects_by_status.clear()
         for (status, kind, ministry), count in counts.items():
