@@ -53,6 +53,16 @@ class PartitionOwnership:
             return False
         return partition_for(key, self._partition_count) in self._partitions
 
+    def partition_of(self, key: str) -> int | None:
+        """The key's partition; None for an owner of everything (no topic behind it)."""
+        if self._owns_everything or not self._partition_count:
+            return None
+        return partition_for(key, self._partition_count)
+
+    def owned_partitions(self) -> frozenset[int] | None:
+        """The partitions held; None for an owner of everything."""
+        return None if self._owns_everything else self._partitions
+
     def assign(self, partitions: Iterable[int], partition_count: int) -> None:
         self._partitions = frozenset(partitions)
         self._partition_count = partition_count

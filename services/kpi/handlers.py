@@ -103,13 +103,14 @@ class KpiHandler:
     metrics: KpiMetrics
     clock: Callable[[], datetime]
     ownership: PartitionOwnership = field(default_factory=PartitionOwnership.everything)
-    # Prune superseded versions once this many have accumulated (each prune is one scan).
+    # Compact once at least this many superseded versions have accumulated (and at least twice
+    # as many as there are live ones): each compaction costs one scan of the collection.
     prune_threshold: int = 1000
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _states: StateCache | None = field(default=None, init=False)
     _states_generation: int = field(default=-1, init=False)
     _pending: list[Document] = field(default_factory=list, init=False)
-    _superseded: list[str] = field(default_factory=list, init=False)
+    _superseded: int = field(default=0, init=False)
     # Parsed definitions, not catalogue documents: an instance may own tens of thousands.
     _catalogue: dict[str, Definition] = field(default_factory=dict, init=False)
     _catalogue_loaded_at: float = field(default=float("-inf"), init=False)
@@ -180,7 +181,7 @@ class KpiHandler:
                 if self.ownership.owns(d.id)
             }
             changed = await self._update(definitions, {})
-            await self._prune(force=True)
+            await self._compact(force=True)
             self._refresh_status_gauge()
         return changed
 
@@ -219,13 +220,8 @@ class KpiHandler:
             (v for v in owned if v["has_outbox"] and v["_id"] not in acknowledged),
             key=lambda v: (v["subject_id"], v["version"]),
         )
-        pending_ids = {v["_id"] for v in pending}
         self._pending = pending
-        self._superseded = [
-            v["_id"]
-            for v in owned
-            if v["_id"] != latest[v["subject_id"]]["_id"] and v["_id"] not in pending_ids
-        ]
+        self._superseded = len(owned) - len(latest)
         self._states = StateCache(latest.values())
         self._states_generation = generation
         self._refresh_status_gauge()
@@ -255,15 +251,14 @@ class KpiHandler:
             self._states = None
             raise
         for version in versions:
-            previous = states.summary(version["subject_id"])
-            if previous is not None:
-                self._superseded.append(previous.version_id)
+            if states.summary(version["subject_id"]) is not None:
+                self._superseded += 1
             states.put(version)
             if version["outbox"]:
                 self._pending.append(version)
         transitions = sum(len(v["outbox"]) for v in versions)
         await self._publish_pending()
-        await self._prune()
+        await self._compact()
         return transitions
 
     def _evaluate(
@@ -358,6 +353,7 @@ class KpiHandler:
             "outbox": outbox,
             "has_outbox": bool(outbox),
             "updated_at": now,
+            **self._placement(definition.id),
         }
 
     async def _publish_pending(self) -> None:
@@ -379,18 +375,58 @@ class KpiHandler:
             ]
         )
         await self.publisher.publish(events)
-        await self.repository.acknowledge_outboxes([version["_id"] for version in pending])
+        await self.repository.acknowledge_outboxes(pending)
         self._pending = []
         for event in events:
             self._count_transition(event)
 
-    async def _prune(self, *, force: bool = False) -> None:
-        # Each prune scans the whole collection; waiting for as many superseded versions as
-        # there are live ones keeps the scans per stored version constant at any catalogue size.
-        threshold = max(self.prune_threshold, len(self._states or ()))
-        if len(self._superseded) >= threshold or (force and self._superseded):
-            await self.repository.prune_versions(self._superseded)
-            self._superseded = []
+    def _placement(self, subject_id: str) -> Document:
+        """Where and when a version is written: what compaction selects on."""
+        return {
+            "written_at": datetime.now(UTC),
+            "partition": self.ownership.partition_of(subject_id),
+        }
+
+    async def _compact(self, *, force: bool = False) -> None:
+        """Drop superseded versions without naming them: FerretDB evaluates `$in` against
+        every document it scans, so deleting thousands of ids costs minutes. Instead copy every
+        live state this instance owns to a new version, then delete, in one statement with
+        plain comparisons, every version of its partitions written before the copies."""
+        states = self._states
+        if states is None or self._states_generation != self.ownership.generation:
+            return
+        threshold = max(self.prune_threshold, 2 * len(states))
+        if not self._superseded or (self._superseded < threshold and not force):
+            return
+        await self._publish_pending()  # an unacknowledged version must not be dropped
+        cutoff = datetime.now(UTC)
+        copies = []
+        for summary in list(states.summaries()):
+            subject_id = summary.version_id.rsplit("@", 1)[0]
+            doc = states.get(subject_id)
+            assert doc is not None
+            version = int(doc["version"]) + 1
+            copies.append(
+                {
+                    **doc,
+                    "_id": version_id(subject_id, version),
+                    "version": version,
+                    "outbox": [],
+                    "has_outbox": False,
+                    **self._placement(subject_id),
+                }
+            )
+        try:
+            await self.repository.insert_states(copies)
+        except VersionConflictError:
+            self._states = None
+            raise
+        for copy in copies:
+            states.put(copy)
+        await self.repository.delete_versions_written_before(
+            cutoff, self.ownership.owned_partitions()
+        )
+        self._superseded = 0
 
     def _count_transition(self, event: Document) -> None:
         data = event["data"]

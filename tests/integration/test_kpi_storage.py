@@ -151,27 +151,56 @@ async def test_a_second_writer_of_a_version_is_refused_and_its_retry_starts_from
     assert window == ["2024-03-31", "2024-09-30", "2025-03-31"]
 
 
-async def test_superseded_versions_are_pruned_and_the_latest_survives(
+async def test_compaction_keeps_only_the_live_version_and_the_history_goes_on(
     mongo: MongoClient, database: AsyncDatabase[Document]
 ) -> None:
-    """With a prune threshold of 3, twelve batches leave at most four versions of the KPI,
-    the newest among them, and a fresh handler continues from it."""
+    """With a compaction threshold of 3, twelve batches leave at most four versions of the KPI;
+    the newest holds the last observation and a fresh handler continues from it."""
     await with_catalogue(mongo, database, ["kpi.storage-c"])
     handler = handler_for(mongo, database, CollectingPublisher(), prune_threshold=3)
     for month in range(1, 13):
         await handler.on_subject_events(
             [observed("kpi.storage-c", 30.0 + month, date(2024, month, 1))]
         )
-    versions = sorted(
-        [doc["version"] async for doc in database[STATES].find({"subject_id": "kpi.storage-c"})]
-    )
+    versions = [doc async for doc in database[STATES].find({"subject_id": "kpi.storage-c"})]
     assert len(versions) <= 4
-    assert versions[-1] == 12
+    latest = max(versions, key=lambda doc: doc["version"])
+    assert latest["aggregate"]["window"][-1]["as_of"] == "2024-12-01"
+    assert latest["version"] > 12  # compaction copies count as versions
     fresh = handler_for(mongo, database, CollectingPublisher())
     await fresh.on_subject_events([observed("kpi.storage-c", 60.0, date(2025, 1, 1))])
     state = await KpiRepository(database).state("kpi.storage-c")
     assert state is not None
-    assert state["version"] == 13
+    assert state["version"] == latest["version"] + 1
+    assert state["seq"] >= latest["seq"]
+
+
+async def test_compaction_leaves_other_partitions_alone(
+    mongo: MongoClient, database: AsyncDatabase[Document]
+) -> None:
+    """An instance compacting its partitions deletes no version of another instance's KPIs."""
+    ids = [f"kpi.storage-part-{i:02d}" for i in range(12)]
+    await with_catalogue(mongo, database, ids)
+    halves = ({0, 1, 2}, {3, 4, 5})
+    handlers = []
+    for half in halves:
+        ownership = PartitionOwnership("events")
+        ownership.assign(half, 6)
+        handlers.append(
+            handler_for(mongo, database, CollectingPublisher(), ownership, prune_threshold=1)
+        )
+    for round_ in range(3):
+        for handler in handlers:
+            owned = [i for i in ids if handler.ownership.owns(i)]
+            await handler.on_subject_events(
+                [observed(i, 30.0 + round_, date(2024, 1 + round_, 1)) for i in owned]
+            )
+    states = await KpiRepository(database).all_states()
+    assert set(states) == set(ids)
+    # Both compacted on their third round: one version per KPI is left.
+    assert await database[STATES].count_documents({}) == len(ids)
+    for subject, doc in states.items():
+        assert doc["aggregate"]["window"][-1]["as_of"] == "2024-03-01", subject
 
 
 async def test_each_instance_sweeps_only_the_kpis_of_its_partitions(

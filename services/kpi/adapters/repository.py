@@ -10,13 +10,16 @@ update or delete, even by ``_id``, as a scan of the whole collection, while inse
   the engine's bounded aggregate, the episode, the latest evaluation, and the ``outbox`` of
   status changes this version produced. Writing a version is one atomic insert, so a state and
   its status changes are stored together or not at all; a second writer of the same version
-  fails on the unique ``_id``. Superseded versions are pruned in batches.
+  fails on the unique ``_id``. Each version records when it was written and its subject's
+  partition: compaction copies the live versions and deletes what was written before.
 - ``kpi_outbox_acks``: one record per version whose outbox Kafka acknowledged.
 - ``kpi_transitions``: every status change (the open-data export), ``_id`` = status event id.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -121,15 +124,30 @@ class KpiRepository:
         """Versions whose status changes Kafka acknowledged (kept until the version is pruned)."""
         return {doc["_id"] async for doc in self._db[OUTBOX_ACKS].find({}, {"_id": 1})}
 
-    async def acknowledge_outboxes(self, version_ids: list[str]) -> None:
-        await self._insert_ignoring_duplicates(OUTBOX_ACKS, [{"_id": v} for v in version_ids])
+    async def acknowledge_outboxes(self, versions: list[Document]) -> None:
+        await self._insert_ignoring_duplicates(
+            OUTBOX_ACKS,
+            [
+                {
+                    "_id": v["_id"],
+                    "written_at": v.get("written_at"),
+                    "partition": v.get("partition"),
+                }
+                for v in versions
+            ],
+        )
 
-    async def prune_versions(self, version_ids: list[str]) -> None:
-        """Delete superseded, acknowledged versions: one statement per collection, since each
-        delete statement costs a collection scan on FerretDB whatever it matches."""
-        if version_ids:
-            await self._db[STATES].delete_many({"_id": {"$in": version_ids}})
-            await self._db[OUTBOX_ACKS].delete_many({"_id": {"$in": version_ids}})
+    async def delete_versions_written_before(
+        self, cutoff: datetime, partitions: Collection[int] | None
+    ) -> None:
+        """Compaction: delete the state versions (and their acknowledgements) written before
+        `cutoff` in `partitions` (None: all). One statement per collection, with comparisons
+        FerretDB evaluates cheaply during its scan."""
+        query: Document = {"written_at": {"$lt": cutoff}}
+        if partitions is not None:
+            query["partition"] = {"$in": sorted(partitions)}
+        await self._db[STATES].delete_many(query)
+        await self._db[OUTBOX_ACKS].delete_many(query)
 
     async def record_transitions(self, documents: list[Document]) -> None:
         await self._insert_ignoring_duplicates(TRANSITIONS, documents)
