@@ -24,7 +24,6 @@ import json
 import secrets
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -34,55 +33,30 @@ if str(ROOT) not in sys.path:  # run as a file, not only with -m
     sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 
+from benchmarks.common import (  # noqa: E402
+    metric_total,
+    percentile,
+    scratch,
+    service_env,
+    services_running,
+)
 from shared.events.contracts import KpiStatusChanged, Status, new_status_event  # noqa: E402
 from shared.events.kafka_binding import encode_structured  # noqa: E402
-from shared.kafka import create_producer, ensure_topics  # noqa: E402
-from shared.mongo import create_mongo_client  # noqa: E402
-from shared.settings import MongoSettings  # noqa: E402
-from tests.support.services import (  # noqa: E402
-    service_environment,
-    start_service,
-    stop_service,
-    wait_ready,
-)
-from tests.support.stack import (  # noqa: E402
-    StackEndpoints,
-    isolated_topics,
-    kafka_settings,
-)
+from shared.kafka import create_producer  # noqa: E402
 from tests.support.webhooks import webhook_receiver  # noqa: E402
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
 
 
 def service_timings(metrics: str) -> dict[str, float]:
     """Mean handler batch time, batch count and mean webhook attempt time from /metrics."""
-    values: dict[str, float] = {}
-    for line in metrics.splitlines():
-        if line.startswith("#") or " " not in line:
-            continue
-        name, _, value = line.rpartition(" ")
-        values[name] = values.get(name, 0.0) + float(value)
-
-    def total(prefix: str) -> float:
-        return sum(v for k, v in values.items() if k.startswith(prefix))
-
-    batches = total("shinchoku_alerts_consumer_batch_duration_seconds_count")
-    attempts = total("shinchoku_alerts_attempt_duration_seconds_count")
+    batches = metric_total(metrics, "shinchoku_alerts_consumer_batch_duration_seconds_count")
+    attempts = metric_total(metrics, "shinchoku_alerts_attempt_duration_seconds_count")
+    batch_s = metric_total(metrics, "shinchoku_alerts_consumer_batch_duration_seconds_sum")
+    attempt_s = metric_total(metrics, "shinchoku_alerts_attempt_duration_seconds_sum")
     return {
         "handler_batches": batches,
-        "handler_batch_mean_ms": 1000
-        * total("shinchoku_alerts_consumer_batch_duration_seconds_sum")
-        / max(batches, 1),
-        "attempt_mean_ms": 1000
-        * total("shinchoku_alerts_attempt_duration_seconds_sum")
-        / max(attempts, 1),
+        "handler_batch_mean_ms": 1000 * batch_s / max(batches, 1),
+        "attempt_mean_ms": 1000 * attempt_s / max(attempts, 1),
     }
 
 
@@ -105,97 +79,81 @@ def status_change(i: int, kpis: int) -> KpiStatusChanged:
 
 
 async def run(count: int, rate: float, window_s: float, kpis: int) -> dict[str, float]:
-    endpoints = StackEndpoints()
-    run_id = "bench" + secrets.token_hex(3)
-    topics = isolated_topics(run_id)
-    kafka = kafka_settings(endpoints)
-    await ensure_topics(kafka, topics)
-    database = f"bench_{run_id}"
-    token = secrets.token_urlsafe(12)
-    env = service_environment(
-        "alerts",
-        endpoints=endpoints,
-        topics=topics,
-        database=database,
-        admin_token=token,
-        extra={
-            "SHINCHOKU_ALERTS_GROUPING_WINDOW_S": str(window_s),
-            "SHINCHOKU_ALERTS_LOG_LEVEL": "INFO",
-        },
-    )
-    log_dir = Path(tempfile.mkdtemp(prefix="bench-alerts-"))
-    service = start_service("alerts", env, log_dir)
-    producer = create_producer(kafka, client_suffix="bench")
-    try:
-        await asyncio.to_thread(wait_ready, service)
-        async with webhook_receiver() as receiver, httpx.AsyncClient(timeout=20) as http:
-            created = await http.post(
-                f"{service.url}/v1/subscriptions",
-                headers={"Authorization": f"Bearer {token}"},
-                json={
-                    "url": receiver.url,
-                    "filter": {"measures": ["m.bench"], "kinds": ["slipped", "recovered"]},
-                },
-            )
-            created.raise_for_status()
-            await producer.start()
-            interval = 1.0 / rate
-            started = time.perf_counter()
-            for i in range(count):
-                # Steady rate: wait for this change's slot, not a fixed sleep after each send.
-                delay = started + i * interval - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                event = new_status_event(
-                    status_change(i, kpis),
-                    event_id=f"status:bench:{i}",
-                    time=datetime.now(UTC),
-                )
-                record = encode_structured(event)
-                await producer.send(
-                    topics.status, value=record.value, key=record.key, headers=record.headers
-                )
-            await producer.flush()
-            sent_in = time.perf_counter() - started
-            try:
-                await receiver.wait_for(count, timeout_s=120 + count / rate)
-            except TimeoutError:
-                raise SystemExit(
-                    f"only {len(receiver.received)} of {count} webhooks arrived; "
-                    f"service log: {service.log_path}"
-                ) from None
-            metrics = (await http.get(f"{service.url}/metrics")).text
-            latencies = []
-            for webhook in receiver.received:
-                body = json.loads(webhook.body)
-                for change in body["data"]["changes"]:
-                    changed_at = datetime.fromisoformat(change["changed_at"]).timestamp()
-                    latencies.append(webhook.received_at - changed_at)
-        return {
-            "count": float(len(latencies)),
-            "rate_per_s": count / sent_in,
-            "p50_ms": percentile(latencies, 50) * 1000,
-            "p90_ms": percentile(latencies, 90) * 1000,
-            "p99_ms": percentile(latencies, 99) * 1000,
-            "max_ms": max(latencies) * 1000,
-            "mean_ms": statistics.fmean(latencies) * 1000,
-            "deliveries": float(len(receiver.received)),
-            **service_timings(metrics),
-        }
-    finally:
-        with contextlib.suppress(Exception):
-            await producer.stop()
-        await asyncio.to_thread(stop_service, service)
-        mongo = create_mongo_client(
-            MongoSettings(url=endpoints.mongo, database=database), app_name="bench"
+    async with scratch("a") as resources:
+        topics = await resources.topic_set("alerts")
+        database = resources.database("alerts")
+        token = secrets.token_urlsafe(12)
+        env = service_env(
+            "alerts",
+            resources,
+            topics,
+            database,
+            admin_token=token,
+            extra={"SHINCHOKU_ALERTS_GROUPING_WINDOW_S": str(window_s)},
         )
-        await mongo.drop_database(database)
-        await mongo.close()
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
-        await admin.start()
-        with contextlib.suppress(Exception):
-            await admin.delete_topics([topics.events, topics.status, topics.dead_letter])
-        await admin.close()
+        producer = create_producer(resources.kafka, client_suffix="bench")
+        try:
+            async with (
+                services_running([("alerts", env)], resources.log_dir) as (service,),
+                webhook_receiver() as receiver,
+                httpx.AsyncClient(timeout=20) as http,
+            ):
+                created = await http.post(
+                    f"{service.url}/v1/subscriptions",
+                    headers={"Authorization": f"Bearer {token}"},
+                    json={
+                        "url": receiver.url,
+                        "filter": {"measures": ["m.bench"], "kinds": ["slipped", "recovered"]},
+                    },
+                )
+                created.raise_for_status()
+                await producer.start()
+                interval = 1.0 / rate
+                started = time.perf_counter()
+                for i in range(count):
+                    # Steady rate: wait for this change's slot, not a fixed sleep after each send.
+                    delay = started + i * interval - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    event = new_status_event(
+                        status_change(i, kpis),
+                        event_id=f"status:bench:{i}",
+                        time=datetime.now(UTC),
+                    )
+                    record = encode_structured(event)
+                    await producer.send(
+                        topics.status, value=record.value, key=record.key, headers=record.headers
+                    )
+                await producer.flush()
+                sent_in = time.perf_counter() - started
+                try:
+                    await receiver.wait_for(count, timeout_s=120 + count / rate)
+                except TimeoutError:
+                    raise SystemExit(
+                        f"only {len(receiver.received)} of {count} webhooks arrived; "
+                        f"service log: {service.log_path}"
+                    ) from None
+                metrics = (await http.get(f"{service.url}/metrics")).text
+                latencies = []
+                for webhook in receiver.received:
+                    body = json.loads(webhook.body)
+                    for change in body["data"]["changes"]:
+                        changed_at = datetime.fromisoformat(change["changed_at"]).timestamp()
+                        latencies.append(webhook.received_at - changed_at)
+        finally:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+    return {
+        "count": float(len(latencies)),
+        "rate_per_s": count / sent_in,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p90_ms": percentile(latencies, 90) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "max_ms": max(latencies) * 1000,
+        "mean_ms": statistics.fmean(latencies) * 1000,
+        "deliveries": float(len(receiver.received)),
+        **service_timings(metrics),
+    }
 
 
 def main() -> None:
