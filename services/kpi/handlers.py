@@ -35,7 +35,6 @@ from services.kpi.adapters.definitions import Definition, definition_from_catalo
 from services.kpi.adapters.repository import (
     KpiRepository,
     VersionConflictError,
-    latest_versions,
     version_id,
 )
 from services.kpi.adapters.state_cache import StateCache
@@ -93,6 +92,7 @@ class StatusSink(Protocol):
 
 
 CATALOGUE_TTL_S = 60.0
+SWEEP_CHUNK = 500
 
 
 @dataclass
@@ -170,17 +170,22 @@ class KpiHandler:
 
     async def sweep(self) -> int:
         """Re-evaluate this instance's catalogue subjects for today: deadlines pass, reports go
-        stale. Waits until the consumer holds its partitions (it decides which subjects)."""
+        stale. Waits until the consumer holds its partitions (it decides which subjects), and
+        goes through them in chunks, letting consumer batches in between."""
         await self.ownership.wait_assigned()
+        items = await self.catalogue.all_items()
+        changed = 0
+        for start in range(0, len(items), SWEEP_CHUNK):
+            async with self.lock:
+                chunk = {
+                    definition.id: definition
+                    for definition in map(
+                        definition_from_catalogue, items[start : start + SWEEP_CHUNK]
+                    )
+                    if self.ownership.owns(definition.id)
+                }
+                changed += await self._update(chunk, {})
         async with self.lock:
-            definitions = {
-                d.id: d
-                for d in (
-                    definition_from_catalogue(doc) for doc in await self.catalogue.all_items()
-                )
-                if self.ownership.owns(d.id)
-            }
-            changed = await self._update(definitions, {})
             await self._compact(force=True)
             self._refresh_status_gauge()
         return changed
@@ -212,17 +217,25 @@ class KpiHandler:
         if self._states is not None and self._states_generation == self.ownership.generation:
             return self._states
         generation = self.ownership.generation
-        versions = await self.repository.all_state_versions()
-        owned = [v for v in versions if self.ownership.owns(v["subject_id"])]
-        latest = latest_versions(owned)
+        # Streamed into the compact cache: decoding every version at once would make the
+        # load, not the steady state, the instance's peak memory.
+        states = StateCache()
+        with_outbox: list[Document] = []
+        owned = 0
+        async for version in self.repository.iter_state_versions():
+            if not self.ownership.owns(version["subject_id"]):
+                continue
+            owned += 1
+            states.put_if_newer(version)
+            if version["has_outbox"]:
+                with_outbox.append(version)
         acknowledged = await self.repository.acknowledged_version_ids()
-        pending = sorted(
-            (v for v in owned if v["has_outbox"] and v["_id"] not in acknowledged),
+        self._pending = sorted(
+            (v for v in with_outbox if v["_id"] not in acknowledged),
             key=lambda v: (v["subject_id"], v["version"]),
         )
-        self._pending = pending
-        self._superseded = len(owned) - len(latest)
-        self._states = StateCache(latest.values())
+        self._superseded = owned - len(states)
+        self._states = states
         self._states_generation = generation
         self._refresh_status_gauge()
         return self._states
@@ -402,7 +415,7 @@ class KpiHandler:
         cutoff = datetime.now(UTC)
         copies = []
         for summary in list(states.summaries()):
-            subject_id = summary.version_id.rsplit("@", 1)[0]
+            subject_id = summary.subject_id
             doc = states.get(subject_id)
             assert doc is not None
             version = int(doc["version"]) + 1

@@ -18,7 +18,7 @@ update or delete, even by ``_id``, as a scan of the whole collection, while inse
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
 from datetime import datetime
 from typing import Any
 
@@ -88,9 +88,13 @@ class KpiRepository:
             if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
                 raise
 
+    async def iter_state_versions(self) -> AsyncIterator[Document]:
+        """Every stored state version, superseded ones not yet compacted included."""
+        async for doc in self._db[STATES].find({}):
+            yield doc
+
     async def all_state_versions(self) -> list[Document]:
-        """Every stored state version, superseded ones not yet pruned included."""
-        return [doc async for doc in self._db[STATES].find({})]
+        return [doc async for doc in self.iter_state_versions()]
 
     async def all_states(self) -> dict[str, Document]:
         """The latest state of every subject, by subject id."""

@@ -22,7 +22,9 @@ _CODEC = CodecOptions(tz_aware=True)
 
 @dataclass(frozen=True)
 class StateSummary:
+    subject_id: str
     version_id: str
+    version: int
     status: str
     kind: str
     ministries: tuple[str, ...]
@@ -43,11 +45,20 @@ class StateCache:
         subject_id = document["subject_id"]
         self._encoded[subject_id] = bson.encode(document)
         self._summaries[subject_id] = StateSummary(
+            subject_id=subject_id,
             version_id=document["_id"],
+            version=int(document["version"]),
             status=document["status"],
             kind=document["kind"],
             ministries=tuple(document.get("ministries") or ()),
         )
+
+    def put_if_newer(self, document: Document) -> None:
+        """Keep `document` unless a later version of its subject is held (loading versions in
+        any order leaves the latest of each)."""
+        current = self._summaries.get(document["subject_id"])
+        if current is None or int(document["version"]) > current.version:
+            self.put(document)
 
     def summary(self, subject_id: str) -> StateSummary | None:
         return self._summaries.get(subject_id)

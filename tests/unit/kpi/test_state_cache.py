@@ -39,3 +39,17 @@ def test_put_replaces_the_subjects_state_and_summary() -> None:
     assert summary.ministries == ("digital", "mic")
     assert len(cache) == 2
     assert sorted(s.status for s in cache.summaries()) == ["off_track", "stale"]
+
+
+def test_loading_versions_in_any_order_keeps_the_latest_of_each_subject() -> None:
+    """put_if_newer ignores an older version arriving after a newer one."""
+    cache = StateCache()
+    for doc in (
+        state("kpi.a", 2, "at_risk"),
+        state("kpi.a", 1, "on_track"),
+        state("kpi.a", 3, "off_track"),
+    ):
+        cache.put_if_newer(doc)
+    summary = cache.summary("kpi.a")
+    assert summary is not None
+    assert (summary.version, summary.status) == (3, "off_track")
