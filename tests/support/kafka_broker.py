@@ -41,8 +41,13 @@ def local_stack_module() -> ModuleType:
 
 
 def _cluster_id() -> str:
-    # What `kafka-storage random-uuid` prints: a UUID, URL-safe base64 without padding.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """What `kafka-storage random-uuid` prints: a UUID, URL-safe base64 without padding, never
+    starting with "-" (Kafka's Uuid.randomUuid redraws those: the storage tool's argument parser
+    would read one as an option, and `format -t -Xyz…` fails)."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not candidate.startswith("-"):
+            return candidate
 
 
 def api_versions_ok(port: int) -> bool:
@@ -107,7 +112,9 @@ class PrivateKafkaBroker:
             "--ignore-formatted",
             heap="128m",
         )
-        subprocess.run(command, check=True, capture_output=True, timeout=120)
+        formatted = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        if formatted.returncode != 0:
+            raise RuntimeError(f"kafka storage format failed: {formatted.stderr[-2000:]}")
 
     def start(self, timeout_s: float = 120.0) -> None:
         """Start (formatting the data directory the first time) and wait until it serves."""
