@@ -73,12 +73,11 @@ GOAL_RE = re.compile(r"(目指|目標|KPI|にする|とする|までに|以上)"
 
 
 def plan_path() -> Path:
-    """The plan text lives in the shared tree next to the repo (../shared/plan)."""
-    for base in (REPO, *REPO.parents):
-        candidate = base / "shared" / "plan" / PLAN_NAME
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(PLAN_NAME)
+    """The plan text vendored in the repository (shared/plan/, see SOURCE.md there)."""
+    candidate = REPO / "shared" / "plan" / PLAN_NAME
+    if candidate.is_file():
+        return candidate
+    raise FileNotFoundError(candidate)
 
 
 def plan_lines() -> list[str]:

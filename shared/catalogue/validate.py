@@ -34,6 +34,7 @@ CATALOGUE_DIR = Path(__file__).resolve().parent
 DEFAULT_CATALOGUE = CATALOGUE_DIR / "plan-2022.yaml"
 DEFAULT_MINISTRIES = CATALOGUE_DIR / "ministries.yaml"
 PLAN_FILE_NAME = "digital-society-priority-plan-2022.ja.txt"
+VENDORED_PLAN_TEXT = Path(__file__).resolve().parents[1] / "plan" / PLAN_FILE_NAME
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -58,16 +59,18 @@ class CatalogueError(Exception):
 
 
 def find_plan_text(start: Path | None = None) -> Path | None:
-    """The plan text sits in the shared tree beside the repo: <repo>/../shared/plan/."""
-    here = (start or CATALOGUE_DIR).resolve()
-    for base in (here, *here.parents):
-        for candidate in (
-            base / "shared" / "plan" / PLAN_FILE_NAME,
-            base.parent / "shared" / "plan" / PLAN_FILE_NAME,
-        ):
+    """The plan text vendored in this repository (shared/plan/, see SOURCE.md there).
+
+    `start` is kept for callers that name a catalogue elsewhere: a plan text in a `shared/plan/`
+    folder at or above it wins, so a catalogue under review can be checked against its own copy.
+    """
+    if start is not None:
+        for base in (start.resolve(), *start.resolve().parents):
+            candidate = base / "shared" / "plan" / PLAN_FILE_NAME
             if candidate.is_file():
                 return candidate
-    return None
+    vendored = VENDORED_PLAN_TEXT
+    return vendored if vendored.is_file() else None
 
 
 def read_plan_lines(path: Path) -> list[str]:

@@ -37,14 +37,12 @@ from shared.cli import main
 from shared.plan.dates import DatedPhrase, parse_deadline
 
 REPO = Path(__file__).resolve().parents[2]
-PLAN_TEXT = REPO / ".." / "shared" / "plan" / "digital-society-priority-plan-2022.ja.txt"
 
 
 def _plan_path() -> Path:
-    if PLAN_TEXT.is_file():
-        return PLAN_TEXT.resolve()
-    found = find_plan_text(REPO)
-    assert found is not None, "the plan text must be available at ../shared/plan/"
+    found = find_plan_text()
+    assert found is not None, "the plan text is vendored at shared/plan/ (see SOURCE.md there)"
+    assert found.is_relative_to(REPO), f"the plan text must come from the repository, not {found}"
     return found
 
 

@@ -26,7 +26,7 @@ from shared.settings import InfraSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-COMPOSE_SCHEMA = ROOT.parent / "shared" / "schemas" / "compose-spec.json"
+COMPOSE_SCHEMA = ROOT / "tests" / "support" / "schemas" / "compose-spec.json"
 SERVICES = ("ingest", "kpi", "alerts")
 # Every compose service built from this repository, and the settings class its process reads.
 SETTINGS: dict[str, type[BaseSettings]] = {
