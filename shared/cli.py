@@ -16,6 +16,7 @@ COMMAND_GROUPS: dict[str, str] = {
     "dates": "shared.plan.dates_cli",
     "catalogue": "shared.catalogue.cli",
     "infra": "shared.infra_cli",
+    "kafka": "shared.kafka_cli",
     "keys": "services.ingest.keys_cli",
     "contracts": "shared.events.schema_export",
     "replay": "services.kpi.replay",

@@ -9,18 +9,50 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from shared.partitions import PartitionOwnership
 from shared.settings import KafkaSettings, TopicSettings
 
 
+def client_options(settings: KafkaSettings) -> dict[str, Any]:
+    """The connection and authentication arguments every aiokafka client takes (producer,
+    consumer, admin, bare client): the bootstrap servers and, for SASL, the principal."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "security_protocol": settings.security_protocol,
+    }
+    if settings.security_protocol == "PLAINTEXT":
+        return options
+    if settings.username is None or settings.password is None:
+        raise ValueError(
+            f"Kafka security_protocol {settings.security_protocol} needs a username and password"
+        )
+    options.update(
+        sasl_mechanism=settings.sasl_mechanism,
+        sasl_plain_username=settings.username,
+        sasl_plain_password=settings.password.get_secret_value(),
+    )
+    if settings.security_protocol == "SASL_SSL":
+        # the system's trust store; a private CA goes into it (or SSL_CERT_FILE)
+        options["ssl_context"] = create_ssl_context()
+    return options
+
+
+def create_admin(settings: KafkaSettings, *, client_suffix: str = "admin") -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(
+        **client_options(settings), client_id=f"{settings.client_id}-{client_suffix}"
+    )
+
+
 def create_producer(settings: KafkaSettings, *, client_suffix: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         client_id=f"{settings.client_id}-{client_suffix}",
         enable_idempotence=True,
         acks="all",
@@ -40,7 +72,7 @@ def create_consumer(
 ) -> AIOKafkaConsumer:
     """A group consumer of `topics`; `ownership`, if given, follows its partition assignment."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         client_id=f"{settings.client_id}-{group_id}",
         group_id=group_id,
         # Offsets are committed by the runner only after the handler has stored the batch.
@@ -67,9 +99,7 @@ def topic_specs(topics: TopicSettings) -> list[NewTopic]:
 
 async def ensure_topics(settings: KafkaSettings, topics: TopicSettings) -> list[str]:
     """Create the project's topics with explicit partition counts; returns those created."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers, client_id=f"{settings.client_id}-admin"
-    )
+    admin = create_admin(settings)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -7,6 +7,8 @@ service's composition root and passed down; nothing reads the environment at imp
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -17,6 +19,13 @@ class KafkaSettings(BaseModel):
     request_timeout_ms: int = 15_000
     # How long a produce may wait for the broker before the caller is told it failed.
     delivery_timeout_s: float = 10.0
+    # Who this client is to the broker. The local stack and docker-compose run SASL/SCRAM with
+    # ACLs, one principal per service (deploy/README.md, "Who may write to Kafka"); PLAINTEXT
+    # without credentials only reaches a broker that authorises nobody. SASL_SSL in production.
+    security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    username: str | None = None
+    password: SecretStr | None = None
 
 
 class TopicSettings(BaseModel):
