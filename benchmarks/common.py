@@ -37,7 +37,12 @@ from services.kpi.handlers import _raw_document  # noqa: E402
 from shared.catalogue_store import ITEMS  # noqa: E402
 from shared.events.contracts import KpiObservedEvent, ministry_event_adapter  # noqa: E402
 from shared.events.kafka_binding import EncodedRecord, encode_structured  # noqa: E402
-from shared.kafka import create_consumer, create_producer, ensure_topics  # noqa: E402
+from shared.kafka import (  # noqa: E402
+    client_options,
+    create_consumer,
+    create_producer,
+    ensure_topics,
+)
 from shared.mongo import MongoClient, create_mongo_client  # noqa: E402
 from shared.settings import KafkaSettings, MongoSettings, TopicSettings  # noqa: E402
 from tests.support.services import (  # noqa: E402
@@ -229,7 +234,7 @@ class Scratch:
         for database in list(self.databases):
             with contextlib.suppress(Exception):
                 await self.drop_database(database)
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka.bootstrap_servers)
+        admin = AIOKafkaAdminClient(**client_options(self.kafka))
         await admin.start()
         try:
             names = [n for t in self.topics for n in (t.events, t.status, t.dead_letter)]
@@ -523,7 +528,7 @@ async def committed_total(admin: AIOKafkaAdminClient, group: str, topic: str) ->
 
 async def end_offsets_total(kafka: KafkaSettings, topic: str, partitions: int) -> int:
     """How many records the topic holds (sum of its partitions' end offsets)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None)
+    consumer = AIOKafkaConsumer(**client_options(kafka), group_id=None)
     await consumer.start()
     try:
         ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])

@@ -46,6 +46,7 @@ from benchmarks.common import (  # noqa: E402
     synthetic_kpis,
     wait_for_commits,
 )
+from shared.kafka import client_options  # noqa: E402
 from tests.support.services import stop_service, wait_ready  # noqa: E402
 
 # `--profile`: run the service under cProfile, written to bench-results/kpi-service.prof.
@@ -82,7 +83,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         group = f"kpi-{database}"
         env = service_env("kpi", resources, topics, database, group=group)
         service = launch("kpi", env, resources.log_dir, PROFILE_ARGS)
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+        admin = AIOKafkaAdminClient(**client_options(kafka))
         await admin.start()
         produced_so_far = 0
         try:

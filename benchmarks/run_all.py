@@ -84,6 +84,7 @@ from benchmarks.common import (  # noqa: E402
     wait_group_stable,
     wait_until_quiet,
 )
+from shared.kafka import client_options  # noqa: E402
 from tests.support.services import RunningService  # noqa: E402
 from tests.support.webhooks import WebhookReceiver, webhook_receiver  # noqa: E402
 
@@ -252,7 +253,7 @@ class Bench:
 
     @contextlib.asynccontextmanager
     async def opened(self) -> AsyncIterator[Bench]:
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=self.r.kafka.bootstrap_servers)
+        self._admin = AIOKafkaAdminClient(**client_options(self.r.kafka))
         await self._admin.start()
         try:
             yield self
@@ -776,7 +777,7 @@ class StatusReader:
 
     def __init__(self, kafka: Any, topic: str, partitions: int) -> None:
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=kafka.bootstrap_servers, group_id=None, enable_auto_commit=False
+            **client_options(kafka), group_id=None, enable_auto_commit=False
         )
         self._partitions = [TopicPartition(topic, p) for p in range(partitions)]
         self.arrivals: dict[str, float] = {}

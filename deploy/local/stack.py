@@ -297,16 +297,82 @@ def kafka_java(main_class: str, *args: str, heap: str = "256m") -> list[str]:
     ]
 
 
+# The broker's SCRAM users, one per service (deploy/README.md, "Who may write to Kafka"):
+# `admin` is the super user (topics, ACLs, tests); `ministry-test` has no ACL until a test grants
+# it one, as an operator grants a ministry that writes straight to Kafka.
+KAFKA_USERS = ("admin", "ingest", "kpi", "alerts", "ministry-test")
+KAFKA_CREDENTIALS = KAFKA_DIR / "credentials.json"
+KAFKA_SECURITY = {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512"}
+
+
+def write_private(path: Path, text: str) -> None:
+    """Owner-only from the first byte: the file holds passwords."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.chmod(path, 0o600)
+
+
+def kafka_credentials() -> dict[str, object]:
+    """This stack's Kafka passwords, generated once into the cache folder (never committed):
+    ``{"security_protocol", "sasl_mechanism", "users": {name: password}, "controller": password}``.
+    Tests and benchmarks read the file named by SHINCHOKU_TEST_KAFKA_CREDENTIALS."""
+    import json
+
+    if KAFKA_CREDENTIALS.exists():
+        stored = json.loads(KAFKA_CREDENTIALS.read_text())
+        if set(stored.get("users", {})) == set(KAFKA_USERS) and stored.get("controller"):
+            return dict(stored)
+    # hex: no character the SCRAM argument syntax or a JAAS string would need quoted
+    credentials = {
+        **KAFKA_SECURITY,
+        "users": {name: secrets.token_hex(24) for name in KAFKA_USERS},
+        "controller": secrets.token_hex(24),
+    }
+    write_private(KAFKA_CREDENTIALS, json.dumps(credentials, indent=2) + "\n")
+    return credentials
+
+
+def kafka_password(user: str) -> str:
+    users = kafka_credentials()["users"]
+    assert isinstance(users, dict)
+    return str(users[user])
+
+
+def kafka_client_env(prefix: str, user: str) -> dict[str, str]:
+    """A client's settings (shared/settings.py KafkaSettings) as environment variables."""
+    return {
+        f"{prefix}KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{KAFKA_PORT}",
+        f"{prefix}KAFKA__SECURITY_PROTOCOL": KAFKA_SECURITY["security_protocol"],
+        f"{prefix}KAFKA__SASL_MECHANISM": KAFKA_SECURITY["sasl_mechanism"],
+        f"{prefix}KAFKA__USERNAME": user,
+        f"{prefix}KAFKA__PASSWORD": kafka_password(user),
+    }
+
+
 def prepare_kafka() -> None:
     global _kafka_log_offset
     _kafka_log_offset = KAFKA.logfile.stat().st_size if KAFKA.logfile.exists() else 0
+    credentials = kafka_credentials()
     template = (DEPLOY / "local" / "kafka" / "server.properties.template").read_text()
     rendered = string.Template(template).substitute(
-        KAFKA_PORT=KAFKA_PORT, CONTROLLER_PORT=KAFKA_CONTROLLER_PORT, DATA_DIR=KAFKA_DATA
+        KAFKA_PORT=KAFKA_PORT,
+        CONTROLLER_PORT=KAFKA_CONTROLLER_PORT,
+        DATA_DIR=KAFKA_DATA,
+        ADMIN_PASSWORD=kafka_password("admin"),
+        CONTROLLER_PASSWORD=credentials["controller"],
     )
-    KAFKA_CONFIG.write_text(rendered)
+    write_private(KAFKA_CONFIG, rendered)
+    # SCRAM users are written into the metadata when the storage is formatted: storage formatted
+    # before this stack had them (or with other passwords) is formatted again, empty.
+    formatted_marker = KAFKA_DIR / ".formatted-users"
+    users_fingerprint = fingerprint(KAFKA_CREDENTIALS)
     if (KAFKA_DATA / "meta.properties").exists():
-        return
+        if up_to_date(formatted_marker, users_fingerprint):
+            return
+        log("kafka: the data predates this stack's SCRAM users; formatting it again (empty)")
+        shutil.rmtree(KAFKA_DATA)
     # KRaft refuses to start on unformatted storage: format once with a fresh cluster id.
     KAFKA_DATA.mkdir(parents=True, exist_ok=True)
     cluster_id = (
@@ -319,18 +385,30 @@ def prepare_kafka() -> None:
         .stdout.strip()
         .splitlines()[-1]
     )
-    run(
-        kafka_java(
-            "kafka.tools.StorageTool",
-            "format",
-            "-t",
-            cluster_id,
-            "-c",
-            str(KAFKA_CONFIG),
-            "--ignore-formatted",
-        ),
-        quiet_log=LOGS / "kafka-format.log",
-    )
+    scram_users: list[str] = []
+    for user in KAFKA_USERS:
+        scram = f"SCRAM-SHA-512=[name={user},password={kafka_password(user)}]"
+        scram_users += ["--add-scram", scram]
+    try:
+        run(
+            kafka_java(
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(KAFKA_CONFIG),
+                "--ignore-formatted",
+                *scram_users,
+            ),
+            quiet_log=LOGS / "kafka-format.log",
+        )
+    except StackError as error:
+        message = str(error)
+        for user in KAFKA_USERS:
+            message = message.replace(kafka_password(user), "***")
+        raise StackError(message) from None
+    formatted_marker.write_text(users_fingerprint)
 
 
 def kafka_api_versions_ok() -> bool:
@@ -558,7 +636,9 @@ def service_env() -> dict[str, str]:
     env: dict[str, str] = {}
     for service in SERVICE_PORTS:
         prefix = f"SHINCHOKU_{service.upper()}_"
-        env.setdefault(f"{prefix}KAFKA__BOOTSTRAP_SERVERS", f"127.0.0.1:{KAFKA_PORT}")
+        # each service as its own Kafka principal (user = service name), with only its ACLs
+        for name, value in kafka_client_env(prefix, service).items():
+            env.setdefault(name, value)
         env.setdefault(f"{prefix}MONGO__URL", f"mongodb://127.0.0.1:{MONGO_PORT}")
     return {**env, **{k: v for k, v in os.environ.items() if k.startswith("SHINCHOKU_")}}
 
@@ -617,15 +697,14 @@ def cmd_start(with_prometheus: bool = True) -> list[Component]:
             continue
         if component.start():
             started.append(component)
-    # Topics with explicit partition counts and the database indexes, through the real clients.
-    shinchoku(
-        "infra",
-        "init",
-        env={
-            "SHINCHOKU_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{KAFKA_PORT}",
-            "SHINCHOKU_MONGO__URL": f"mongodb://127.0.0.1:{MONGO_PORT}",
-        },
-    )
+    # Topics with explicit partition counts and the database indexes, through the real clients;
+    # then each service's ACLs (idempotent), as the admin principal.
+    admin = {
+        **kafka_client_env("SHINCHOKU_", "admin"),
+        "SHINCHOKU_MONGO__URL": f"mongodb://127.0.0.1:{MONGO_PORT}",
+    }
+    shinchoku("infra", "init", env=admin)
+    shinchoku("kafka", "acls", env=admin)
     return started
 
 
@@ -695,6 +774,7 @@ def cmd_test(pytest_args: Sequence[str]) -> int:
         env = {
             **os.environ,
             "SHINCHOKU_TEST_KAFKA": f"127.0.0.1:{KAFKA_PORT}",
+            "SHINCHOKU_TEST_KAFKA_CREDENTIALS": str(KAFKA_CREDENTIALS),
             "SHINCHOKU_TEST_MONGO": f"mongodb://127.0.0.1:{MONGO_PORT}",
             "SHINCHOKU_TEST_PROMETHEUS": f"http://127.0.0.1:{PROMETHEUS_PORT}",
         }
@@ -716,6 +796,7 @@ def cmd_bench(bench_args: Sequence[str]) -> int:
         env = {
             **os.environ,
             "SHINCHOKU_TEST_KAFKA": f"127.0.0.1:{KAFKA_PORT}",
+            "SHINCHOKU_TEST_KAFKA_CREDENTIALS": str(KAFKA_CREDENTIALS),
             "SHINCHOKU_TEST_MONGO": f"mongodb://127.0.0.1:{MONGO_PORT}",
         }
         result = subprocess.run(
@@ -828,7 +909,11 @@ def cmd_demo() -> None:
     token = os.environ["SHINCHOKU_ADMIN_TOKEN"]
     log(f"demo: a fresh database {DEMO_DATABASE!r} with the catalogue")
     drop_mongo_database(DEMO_DATABASE)
-    environment = {"SHINCHOKU_MONGO__DATABASE": DEMO_DATABASE}
+    environment = {
+        **kafka_client_env("SHINCHOKU_", "admin"),
+        "SHINCHOKU_MONGO__URL": f"mongodb://127.0.0.1:{MONGO_PORT}",
+        "SHINCHOKU_MONGO__DATABASE": DEMO_DATABASE,
+    }
     shinchoku("infra", "init", env=environment)
     shinchoku("catalogue", "load", env=environment)
     children: list[subprocess.Popen[bytes]] = []

@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaProducer
 
 from shared.catalogue.validate import load_catalogue
 from shared.catalogue_store import MEASURES, CatalogueStore
-from shared.kafka import ensure_topics
+from shared.kafka import client_options, ensure_topics
 from shared.mongo import MongoClient
 from shared.settings import KafkaSettings, TopicSettings
 from tests.support.ingest import bearer, create_key
@@ -188,7 +188,7 @@ async def feed(
         answer = await post(http, ingest, observed(FIBRE, 96.0, 0), "shk_unknown.key")
         assert answer.status_code == 401, answer.text
 
-    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
+    producer = AIOKafkaProducer(**client_options(kafka))
     await producer.start()
     try:
         await producer.send_and_wait(topics.events, value=b"{not json", key=b"feed")

@@ -34,7 +34,12 @@ from tests.support.services import (
     stop_service,
     wait_ready,
 )
-from tests.support.stack import StackEndpoints, isolated_topics, random_suffix
+from tests.support.stack import (
+    StackEndpoints,
+    isolated_topics,
+    kafka_client_options,
+    random_suffix,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -108,7 +113,7 @@ async def read_offsets(
     """(partition, offset, event id) of the first `count` records of `topic`."""
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap_servers,
+        **kafka_client_options(bootstrap_servers),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,

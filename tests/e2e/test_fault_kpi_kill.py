@@ -19,7 +19,7 @@ from services.kpi.adapters.repository import OBSERVATIONS, KpiRepository
 from shared.catalogue_store import CatalogueStore
 from shared.events.contracts import KpiObservedEvent
 from shared.events.kafka_binding import encode_structured
-from shared.kafka import ensure_topics
+from shared.kafka import client_options, ensure_topics
 from shared.mongo import MongoClient
 from shared.settings import KafkaSettings, TopicSettings
 from tests.support.services import (
@@ -91,9 +91,7 @@ def observations() -> list[KpiObservedEvent]:
 
 
 async def produce(kafka: KafkaSettings, topic: str, events: list[KpiObservedEvent]) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka.bootstrap_servers, acks="all", enable_idempotence=True
-    )
+    producer = AIOKafkaProducer(**client_options(kafka), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         futures = []
@@ -129,7 +127,7 @@ async def wait_committed(
 async def read_topic(kafka: KafkaSettings, topic: str) -> list[dict[str, Any]]:
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=kafka.bootstrap_servers,
+        **client_options(kafka),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
@@ -149,7 +147,7 @@ async def read_topic(kafka: KafkaSettings, topic: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 async def admin(kafka: KafkaSettings) -> AsyncIterator[AIOKafkaAdminClient]:
-    client = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    client = AIOKafkaAdminClient(**client_options(kafka))
     await client.start()
     yield client
     await client.close()

@@ -135,13 +135,16 @@ def logged(lines: list[dict[str, Any]], event: str, **fields: Any) -> bool:
 
 
 async def test_no_key_token_or_signing_secret_reaches_the_logs(
-    services: dict[str, RunningService], mongo: MongoClient, database: str
+    services: dict[str, RunningService],
+    mongo: MongoClient,
+    database: str,
+    endpoints: StackEndpoints,
 ) -> None:
     """After keys are created and revoked, events posted, authentication failed with wrong
     secrets, revoked keys and wrong tokens, a subscription created and its secret rotated and a
     webhook delivered after a retry, no service log holds any API key or its secret, the admin
-    token, a whsec_ signing secret or an Authorization header value, while the logs do record
-    each of those actions."""
+    token, a whsec_ signing secret, an Authorization header value or a service's Kafka password,
+    while the logs do record each of those actions; nor does any service's /metrics."""
     ingest, kpi, alerts = (services[name].url for name in ("ingest", "kpi", "alerts"))
     kpi_id = await new_kpi(mongo, database)
     admin = bearer(ADMIN_TOKEN)
@@ -210,6 +213,9 @@ async def test_no_key_token_or_signing_secret_reaches_the_logs(
         for secret in (first_secret, second_secret):
             assert Webhook(secret).verify(webhook.body, webhook.headers)["data"]["kpi_id"] == kpi_id
 
+    # What each service exposes to Prometheus, read while it runs.
+    async with httpx.AsyncClient(timeout=30) as http:
+        metrics = {name: (await http.get(f"{s.url}/metrics")).text for name, s in services.items()}
     for service in services.values():
         stop_service(service)  # flushes and closes the logs
     logs = {name: log_lines(service) for name, service in services.items()}
@@ -253,6 +259,14 @@ async def test_no_key_token_or_signing_secret_reaches_the_logs(
     }
     for value in list(forbidden.values()):
         forbidden[f"Authorization: Bearer {value[:8]}…"] = f"Bearer {value}"
+    for user in ("ingest", "kpi", "alerts"):
+        password = endpoints.kafka_as(user).password
+        assert password is not None, "the stack's Kafka gave no credentials (run `make test`)"
+        forbidden[f"{user}'s Kafka password"] = password.get_secret_value()
+    for name, exposition in metrics.items():
+        assert "# TYPE" in exposition, (name, exposition[:200])
+        for what, value in forbidden.items():
+            assert value not in exposition, f"the {what} appears in the {name} /metrics"
     for name, log_text in text.items():
         for what, value in forbidden.items():
             assert value not in log_text, f"the {what} appears in the {name} log"

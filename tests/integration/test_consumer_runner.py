@@ -16,7 +16,7 @@ from shared.consumer import ConsumerRunner, Rejection, dead_letter_summary
 from shared.events.cloudevents import CloudEvent
 from shared.events.contracts import MINISTRY_EVENT_TYPES, KpiObservedEvent
 from shared.events.kafka_binding import encode_structured
-from shared.kafka import create_consumer, create_producer, ensure_topics
+from shared.kafka import client_options, create_consumer, create_producer, ensure_topics
 from shared.metrics import ConsumerMetrics
 from shared.settings import KafkaSettings, TopicSettings
 
@@ -53,7 +53,7 @@ async def fresh_topics(kafka: KafkaSettings) -> TopicSettings:
 async def read_all(kafka: KafkaSettings, topic: str, count: int) -> list[object]:
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=kafka.bootstrap_servers,
+        **client_options(kafka),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )

@@ -37,7 +37,7 @@ from services.ingest.bootstrap import create_app as create_ingest
 from services.kpi.bootstrap import create_app as create_kpi
 from services.kpi.settings import KpiSettings
 from shared.http.problems import PROBLEM_BASE, PROBLEM_JSON
-from shared.kafka import ensure_topics
+from shared.kafka import client_options, ensure_topics
 from shared.mongo import MongoClient
 from shared.settings import KafkaSettings, MongoSettings, TopicSettings
 from tests.support.ingest import (
@@ -133,7 +133,7 @@ async def observed(
 ) -> list[str]:
     """A few real observations on the module's events topic, so the kpi app has states,
     observations and transitions to show (written before the app starts consuming)."""
-    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
+    producer = AIOKafkaProducer(**client_options(kafka))
     await producer.start()
     try:
         kpis = [PERCENT_KPI]

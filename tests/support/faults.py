@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from shared.consumer import dead_letter_summary
 from shared.events.contracts import KpiStatusChanged, Status, new_status_event
 from shared.events.kafka_binding import EncodedRecord, encode_structured
+from tests.support.stack import kafka_client_options
 
 T = TypeVar("T")
 
@@ -59,7 +60,7 @@ async def read_dead_letters(
     timeout passes: then AssertionError with what was seen)."""
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap_servers,
+        **kafka_client_options(bootstrap_servers),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
@@ -91,7 +92,7 @@ async def committed_offsets(
     """The group's committed offset per partition (-1 where it has committed nothing), read by a
     consumer that subscribes to nothing, so it never joins (or rebalances) the group."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False
+        **kafka_client_options(bootstrap_servers), group_id=group_id, enable_auto_commit=False
     )
     await consumer.start()
     try:

@@ -22,6 +22,7 @@ from services.ingest.settings import IngestSettings
 from shared.catalogue.loader import load_into, validated_catalogue
 from shared.mongo import MongoClient
 from shared.settings import KafkaSettings, MongoSettings, TopicSettings
+from tests.support.stack import kafka_client_options
 
 STRUCTURED = {"content-type": "application/cloudevents+json"}
 BATCH = {"content-type": "application/cloudevents-batch+json"}
@@ -168,7 +169,7 @@ async def records_with_ids(
     found: dict[str, list[SeenRecord]] = {}
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap_servers,
+        **kafka_client_options(bootstrap_servers),
         enable_auto_commit=False,
         group_id=None,
         auto_offset_reset="earliest",

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from shared.kafka_acls import (
+    AclBinding,
+    ServicePrincipals,
+    alerts_bindings,
+    create_acls,
+    ingest_bindings,
+    kpi_bindings,
+)
 from shared.settings import TopicSettings
 from tests.support.stack import StackEndpoints, free_port
 
@@ -43,9 +53,10 @@ def service_environment(
 ) -> dict[str, str]:
     prefix = f"SHINCHOKU_{name.upper()}_"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHINCHOKU_")}
+    # each service as its own Kafka principal: the e2e tier runs on the broker's ACLs
+    env.update(endpoints.kafka_env(prefix, name))
     env.update(
         {
-            f"{prefix}KAFKA__BOOTSTRAP_SERVERS": endpoints.kafka,
             f"{prefix}MONGO__URL": endpoints.mongo,
             f"{prefix}MONGO__DATABASE": database,
             f"{prefix}TOPICS__EVENTS": topics.events,
@@ -69,7 +80,25 @@ def service_environment(
         env[f"{prefix}CLAIM_RECOVERY_S"] = "5"
         env[f"{prefix}METRICS_REFRESH_S"] = "1"
     env.update(extra or {})
+    grant_service(name, endpoints, topics, env.get(f"{prefix}CONSUMER_GROUP", ""))
     return env
+
+
+def grant_service(name: str, endpoints: StackEndpoints, topics: TopicSettings, group: str) -> None:
+    """The ACLs `shinchoku kafka acls` gives the service on the real topics, on this test's
+    topics and consumer group instead (created as the admin; none on a PLAINTEXT broker)."""
+    admin = endpoints.kafka_as("admin")
+    if admin.password is None:
+        return
+    principals = ServicePrincipals(kpi_group=group, alerts_group=group)
+    bindings: list[AclBinding] = {
+        "ingest": ingest_bindings,
+        "kpi": kpi_bindings,
+        "alerts": alerts_bindings,
+    }[name](principals, topics)
+    # in a thread of its own: callers may be sync code or inside a running event loop
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, create_acls(admin, bindings)).result(timeout=60)
 
 
 def wait_ready(service: RunningService, timeout_s: float = 60.0) -> None:

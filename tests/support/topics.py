@@ -9,6 +9,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from tests.support.stack import kafka_client_options
+
 
 class TopicTail:
     """Follows a topic from the beginning; `wait_for` collects decoded JSON values that match."""
@@ -16,7 +18,7 @@ class TopicTail:
     def __init__(self, bootstrap_servers: str, topic: str) -> None:
         self._consumer = AIOKafkaConsumer(
             topic,
-            bootstrap_servers=bootstrap_servers,
+            **kafka_client_options(bootstrap_servers),
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             group_id=None,
