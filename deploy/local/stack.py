@@ -302,6 +302,7 @@ def kafka_java(main_class: str, *args: str, heap: str = "256m") -> list[str]:
 # it one, as an operator grants a ministry that writes straight to Kafka.
 KAFKA_USERS = ("admin", "ingest", "kpi", "alerts", "ministry-test")
 KAFKA_CREDENTIALS = KAFKA_DIR / "credentials.json"
+KAFKA_ADMIN_PROPERTIES = KAFKA_DIR / "admin.properties"
 KAFKA_SECURITY = {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512"}
 
 
@@ -364,6 +365,13 @@ def prepare_kafka() -> None:
         CONTROLLER_PASSWORD=credentials["controller"],
     )
     write_private(KAFKA_CONFIG, rendered)
+    # For Kafka's own tools as the admin (`--command-config`, deploy/README.md).
+    write_private(
+        KAFKA_ADMIN_PROPERTIES,
+        "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="admin" password="{kafka_password("admin")}";\n',
+    )
     # SCRAM users are written into the metadata when the storage is formatted: storage formatted
     # before this stack had them (or with other passwords) is formatted again, empty.
     formatted_marker = KAFKA_DIR / ".formatted-users"

@@ -136,3 +136,12 @@ def test_the_cli_has_the_kafka_commands() -> None:
     assert parser.parse_args(["kafka", "grant-ministry", "mic"]).code == "mic"
     args = parser.parse_args(["kafka", "acls", "--kpi-group", "g"])
     assert args.kpi_group == "g"
+
+
+def test_the_acl_groups_are_the_services_default_consumer_groups() -> None:
+    """`shinchoku kafka acls` grants READ on the groups the services join by default."""
+    from services.alerts.settings import AlertsSettings
+    from services.kpi.settings import KpiSettings
+
+    assert PRINCIPALS.kpi_group == KpiSettings.model_fields["consumer_group"].default
+    assert PRINCIPALS.alerts_group == AlertsSettings.model_fields["consumer_group"].default
