@@ -37,7 +37,14 @@ SETTINGS: dict[str, type[BaseSettings]] = {
 }
 SERVICE_PORT = 8000
 # What the host must provide; everything else in the file has a default.
-HOST_ENVIRONMENT = {"SHINCHOKU_ADMIN_TOKEN": "compose-test-token"}
+HOST_ENVIRONMENT = {
+    "SHINCHOKU_ADMIN_TOKEN": "compose-test-token",
+    "SHINCHOKU_KAFKA_ADMIN_PASSWORD": "kafka-admin-pw",
+    "SHINCHOKU_KAFKA_INGEST_PASSWORD": "kafka-ingest-pw",
+    "SHINCHOKU_KAFKA_KPI_PASSWORD": "kafka-kpi-pw",
+    "SHINCHOKU_KAFKA_ALERTS_PASSWORD": "kafka-alerts-pw",
+}
+KAFKA_START = ROOT / "deploy" / "compose" / "kafka-start.sh"
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -167,15 +174,17 @@ def test_every_service_built_here_has_its_settings_class_checked(
     assert {name for name, service in services.items() if "build" in service} == set(SETTINGS)
 
 
-def test_every_interpolation_resolves_given_only_the_admin_token() -> None:
-    """Apart from SHINCHOKU_ADMIN_TOKEN, every `${...}` in the file has a default."""
+def test_every_interpolation_resolves_given_only_the_host_secrets() -> None:
+    """Apart from SHINCHOKU_ADMIN_TOKEN and the Kafka passwords, every `${...}` in the file has a
+    default; each of those is required."""
     # Comments are left out: the header quotes `${VAR:?...}` to explain it.
     lines = COMPOSE_FILE.read_text().splitlines()
     body = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
     resolved = interpolate(body, HOST_ENVIRONMENT)
     assert "${" not in resolved
-    with pytest.raises(LookupError, match="SHINCHOKU_ADMIN_TOKEN"):
-        interpolate(body, {})
+    for name in HOST_ENVIRONMENT:
+        with pytest.raises(LookupError, match=name):
+            interpolate(body, {k: v for k, v in HOST_ENVIRONMENT.items() if k != name})
 
 
 # --- environment ---------------------------------------------------------------------------------
@@ -278,11 +287,71 @@ def test_kafka_does_not_create_topics_on_first_use(services: dict[str, dict[str,
     environment = services["kafka"]["environment"]
     assert environment["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     assert environment["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert "PLAINTEXT://kafka:9092" in environment["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    assert "INTERNAL://kafka:9092" in environment["KAFKA_ADVERTISED_LISTENERS"].split(",")
+
+
+def test_kafka_authenticates_every_listener_and_authorises_by_acl(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """SASL on every listener (SCRAM for clients, PLAIN for the controller), the KRaft
+    authorizer, no access without an ACL, the admin and controller as the only super users."""
+    environment = services["kafka"]["environment"]
+    protocols = dict(
+        pair.split(":") for pair in environment["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
+    )
+    listeners = {entry.split("://")[0] for entry in environment["KAFKA_LISTENERS"].split(",")}
+    assert set(protocols) == listeners
+    assert set(protocols.values()) == {"SASL_PLAINTEXT"}
+    assert environment["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert environment["KAFKA_SASL_MECHANISM_CONTROLLER_PROTOCOL"] == "PLAIN"
+    assert (
+        environment["KAFKA_AUTHORIZER_CLASS_NAME"]
+        == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    )
+    assert environment["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert environment["KAFKA_SUPER_USERS"] == "User:admin;User:controller"
+
+
+def test_kafka_starts_with_this_projects_script_that_adds_the_scram_users(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """The broker starts from deploy/compose/kafka-start.sh, which formats the storage with one
+    SCRAM user per service and the admin, from the same variables the services are given; the
+    healthcheck authenticates with the admin client file the script writes."""
+    kafka = services["kafka"]
+    script_path = kafka["command"][-1]
+    assert mounts(kafka)[script_path] == "./deploy/compose/kafka-start.sh"
+    script = KAFKA_START.read_text()
+    for user in ("admin", "ingest", "kpi", "alerts"):
+        variable = f"SHINCHOKU_KAFKA_{user.upper()}_PASSWORD"
+        assert f'$(scram {user} "${variable}")' in script
+        assert kafka["environment"][variable].startswith(f"${{{variable}:?")
+    healthcheck = kafka["healthcheck"]["test"]
+    admin_file = healthcheck[healthcheck.index("--command-config") + 1]
+    assert admin_file == "/tmp/shinchoku/admin.properties"
+    assert 'cat > "$work/admin.properties"' in script
+    assert "work=${SHINCHOKU_KAFKA_WORK:-/tmp/shinchoku}" in script
+
+
+@pytest.mark.parametrize("name", [*SERVICES, "init"])
+def test_each_client_is_its_own_kafka_principal(
+    services: dict[str, dict[str, Any]], name: str
+) -> None:
+    """Each service authenticates as itself with the password the broker's user was created
+    with; init as the admin (it creates topics and ACLs)."""
+    prefix = "SHINCHOKU_" if name == "init" else f"SHINCHOKU_{name.upper()}_"
+    user = "admin" if name == "init" else name
+    environment = services[name]["environment"]
+    password = interpolate(environment[f"{prefix}KAFKA__PASSWORD"], HOST_ENVIRONMENT)
+    assert environment[f"{prefix}KAFKA__SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+    assert environment[f"{prefix}KAFKA__SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert environment[f"{prefix}KAFKA__USERNAME"] == user
+    assert password == HOST_ENVIRONMENT[f"SHINCHOKU_KAFKA_{user.upper()}_PASSWORD"]
 
 
 def test_init_runs_infra_init_then_catalogue_load(services: dict[str, dict[str, Any]]) -> None:
-    """init runs `shinchoku infra init` and then `shinchoku catalogue load`, both real commands."""
+    """init runs `shinchoku infra init`, `shinchoku kafka acls` and then `shinchoku catalogue
+    load`, all real commands."""
     init = services["init"]
     assert init["restart"] == "no"
     shell, flag, script = init["command"]
@@ -290,6 +359,7 @@ def test_init_runs_infra_init_then_catalogue_load(services: dict[str, dict[str, 
     steps = [shlex.split(step) for step in script.split("&&")]
     assert [step[:3] for step in steps] == [
         ["shinchoku", "infra", "init"],
+        ["shinchoku", "kafka", "acls"],
         ["shinchoku", "catalogue", "load"],
     ]
     parser = build_parser()
