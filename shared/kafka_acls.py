@@ -70,6 +70,8 @@ class ServicePrincipals:
     alerts: str = "alerts"
     kpi_group: str = "shinchoku-kpi"
     alerts_group: str = "shinchoku-alerts"
+    # `shinchoku replay` (services/kpi/replay.py) reads the events topic in a fresh group each run
+    replay_group_prefix: str = "shinchoku-replay-"
 
 
 def _topic(user: str, operation: Operation, name: str) -> AclBinding:
@@ -90,6 +92,13 @@ def kpi_bindings(principals: ServicePrincipals, topics: TopicSettings) -> list[A
         _topic(principals.kpi, Operation.WRITE, topics.status),
         _topic(principals.kpi, Operation.WRITE, topics.dead_letter),
         _group(principals.kpi, principals.kpi_group),
+        AclBinding(
+            principals.kpi,
+            Operation.READ,
+            ResourceType.GROUP,
+            principals.replay_group_prefix,
+            PatternType.PREFIXED,
+        ),
     ]
 
 

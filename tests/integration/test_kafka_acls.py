@@ -145,6 +145,28 @@ async def test_a_consumer_group_needs_its_acl(
     await consumer.stop()
 
 
+async def test_kpi_may_replay_the_events_topic_in_a_fresh_group(
+    endpoints: StackEndpoints, acl_topics: TopicSettings
+) -> None:
+    """`shinchoku replay` run as kpi's principal: a new `shinchoku-replay-*` group each time."""
+    await produce(endpoints.kafka_as("ingest"), acl_topics.events, b"to replay")
+    consumer = create_consumer(
+        endpoints.kafka_as("kpi"),
+        topics=[acl_topics.events],
+        group_id=f"{ServicePrincipals().replay_group_prefix}{random_suffix()}",
+    )
+    await consumer.start()
+    received: list[bytes] = []
+    try:
+        async with asyncio.timeout(60):
+            while b"to replay" not in received:
+                batch = await consumer.getmany(timeout_ms=300)
+                received.extend(r.value for records in batch.values() for r in records if r.value)
+    finally:
+        await consumer.stop()
+    assert b"to replay" in received
+
+
 async def test_a_wrong_password_or_none_fails_authentication(
     endpoints: StackEndpoints,
 ) -> None:

@@ -65,9 +65,15 @@ def test_kpi_writes_status_and_dead_letters_alerts_only_its_dead_letters() -> No
 def test_consumers_read_their_own_group_only() -> None:
     assert allowed("kpi", Operation.READ, ResourceType.GROUP, "shinchoku-kpi")
     assert allowed("alerts", Operation.READ, ResourceType.GROUP, "shinchoku-alerts")
+    assert allowed("kpi", Operation.READ, ResourceType.GROUP, "shinchoku-alerts") is False
     groups = [b for b in BINDINGS if b.resource_type is ResourceType.GROUP]
-    assert len(groups) == 2
-    assert all(b.pattern is PatternType.LITERAL for b in BINDINGS)
+    assert len(groups) == 3
+    # the one prefixed ACL: the replay's fresh group per run, for kpi's principal only
+    (prefixed,) = [b for b in BINDINGS if b.pattern is not PatternType.LITERAL]
+    assert prefixed == AclBinding(
+        "kpi", Operation.READ, ResourceType.GROUP, "shinchoku-replay-", PatternType.PREFIXED
+    )
+    assert str(prefixed) == "User:kpi READ group shinchoku-replay- (prefixed)"
 
 
 def test_the_bindings_follow_the_configured_names() -> None:
@@ -76,7 +82,14 @@ def test_the_bindings_follow_the_configured_names() -> None:
     bindings = service_bindings(principals, topics)
     assert AclBinding("i", Operation.WRITE, ResourceType.TOPIC, "e") in bindings
     assert AclBinding("k", Operation.READ, ResourceType.GROUP, "g1") in bindings
-    assert {b.resource_name for b in bindings} == {"e", "s", "d", "g1", "shinchoku-alerts"}
+    assert {b.resource_name for b in bindings} == {
+        "e",
+        "s",
+        "d",
+        "g1",
+        "shinchoku-alerts",
+        "shinchoku-replay-",
+    }
 
 
 def test_a_ministry_grant_is_write_on_events_only() -> None:
@@ -145,3 +158,13 @@ def test_the_acl_groups_are_the_services_default_consumer_groups() -> None:
 
     assert PRINCIPALS.kpi_group == KpiSettings.model_fields["consumer_group"].default
     assert PRINCIPALS.alerts_group == AlertsSettings.model_fields["consumer_group"].default
+
+
+def test_the_replay_joins_a_group_under_the_granted_prefix() -> None:
+    """services/kpi/replay.py names its fresh group under the prefix kpi is granted."""
+    from pathlib import Path
+
+    import services.kpi.replay as replay
+
+    source = Path(replay.__file__).read_text()
+    assert f'group_id=f"{PRINCIPALS.replay_group_prefix}{{' in source
