@@ -1,8 +1,9 @@
 """A private, single-node Kafka broker for tests that must stop a broker: never the shared one.
 
 It runs from the same jars and server template as the local stack (deploy/local/stack.py), on free
-ports, with its own data directory, so a test can pause it (SIGSTOP), kill it (SIGKILL) or restart
-it on the same data while everyone else's tests keep using the shared broker.
+ports, with its own data directory, PLAINTEXT without ACLs (`plaintext`), so a test can pause it
+(SIGSTOP), kill it (SIGKILL) or restart it on the same data while everyone else's tests keep using
+the shared broker.
 """
 
 from __future__ import annotations
@@ -73,6 +74,36 @@ def api_versions_ok(port: int) -> bool:
         return False
 
 
+# The stack's authentication and authorisation settings (SASL/SCRAM, ACLs).
+_SECURITY_KEYS = (
+    "listeners",
+    "advertised.listeners",
+    "listener.security.protocol.map",
+    "inter.broker.listener.name",
+    "authorizer.class.name",
+    "allow.everyone.if.no.acl.found",
+    "super.users",
+)
+_SECURITY_PREFIXES = ("sasl.", "listener.name.")
+
+
+def plaintext(properties: str, port: int, controller_port: int) -> str:
+    """The stack's broker configuration without its SASL listeners and ACLs: a throw-away broker
+    is stopped and restarted by tests of outages, not of who may write (test_kafka_acls.py)."""
+    kept = [
+        line
+        for line in properties.splitlines()
+        if line.split("=", 1)[0] not in _SECURITY_KEYS and not line.startswith(_SECURITY_PREFIXES)
+    ]
+    kept += [
+        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "inter.broker.listener.name=PLAINTEXT",
+    ]
+    return "\n".join(kept) + "\n"
+
+
 class PrivateKafkaBroker:
     """One KRaft broker+controller on free ports with data under `directory`."""
 
@@ -94,8 +125,13 @@ class PrivateKafkaBroker:
     def _format(self) -> None:
         template = (ROOT / "deploy" / "local" / "kafka" / "server.properties.template").read_text()
         rendered = string.Template(template).substitute(
-            KAFKA_PORT=self.port, CONTROLLER_PORT=self.controller_port, DATA_DIR=self.data
+            KAFKA_PORT=self.port,
+            CONTROLLER_PORT=self.controller_port,
+            DATA_DIR=self.data,
+            ADMIN_PASSWORD="unused",
+            CONTROLLER_PASSWORD="unused",
         )
+        rendered = plaintext(rendered, self.port, self.controller_port)
         # Fast shutdown and start-up for a throw-away broker.
         rendered += "\ncontrolled.shutdown.enable=false\nlog.flush.scheduler.interval.ms=1000\n"
         self.config.write_text(rendered)
