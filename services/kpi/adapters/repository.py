@@ -25,6 +25,8 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from shared.consumer import TransientError
+
 OBSERVATIONS = "kpi_observations"
 STATES = "kpi_states"
 OUTBOX_ACKS = "kpi_outbox_acks"
@@ -35,10 +37,10 @@ Document = dict[str, Any]
 DUPLICATE_KEY = 11000
 
 
-class VersionConflictError(Exception):
+class VersionConflictError(TransientError):
     """Another writer stored a version this instance meant to write (a rebalance moved the
     subject's partition while a batch was in flight). The batch must be redone from the stored
-    state."""
+    state: transient, so the consumer runner retries it rather than dead-lettering."""
 
     def __init__(self, version_ids: list[str]) -> None:
         super().__init__(f"versions already written by another writer: {version_ids[:5]}")
