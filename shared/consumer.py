@@ -89,6 +89,11 @@ class Arrival:
     timestamp_ms: int
 
 
+def set_arrival(event: CloudEvent, arrival: Arrival) -> None:
+    """Annotate a decoded event with where it was read (the runner does; replays and tests)."""
+    event._arrival = arrival
+
+
 def arrival_of(event: CloudEvent) -> Arrival | None:
     """The event's arrival, set by the runner that decoded it (None for an event built in code)."""
     arrival = event._arrival  # the runner's private annotation, not an attribute
@@ -287,8 +292,8 @@ class ConsumerRunner:
                 except UndecodableRecord as error:
                     await self._dead_letter(record, error.reason, error.detail)
                     continue
-                event._arrival = Arrival(  # set once, by the decoder's caller
-                    record.topic, record.partition, record.offset, record.timestamp
+                set_arrival(
+                    event, Arrival(record.topic, record.partition, record.offset, record.timestamp)
                 )
                 by_type.setdefault(event.type, []).append((record, event))
         for run in by_type.values():
