@@ -82,7 +82,12 @@ def probes_router(registry: CollectorRegistry, timeout_s: float) -> APIRouter:
     @router.get(
         "/readyz",
         summary="Readiness: Kafka and MongoDB reachable, background tasks alive",
-        responses={503: {"description": "Not ready; `checks` names what failed"}},
+        responses={
+            503: {
+                "description": "Not ready; `checks` names what failed and `detail` says what "
+                "a check found (e.g. the partitions a consumer is stuck on)"
+            }
+        },
     )
     async def readyz(request: Request) -> JSONResponse:
         checks: Mapping[str, ReadinessCheck] = getattr(request.app.state, "readiness", {})
