@@ -80,13 +80,14 @@ BatchHandler = Callable[[Sequence[CloudEvent]], Awaitable[Sequence[Rejection]]]
 
 @dataclass(frozen=True, slots=True)
 class Arrival:
-    """Where and when the system received an event: its record's place in the topic and the
-    record timestamp. Within one partition `offset` is the order of arrival."""
+    """Where and when the system received an event: its record's place in the topic, the
+    record timestamp and key. Within one partition `offset` is the order of arrival."""
 
     topic: str
     partition: int
     offset: int
     timestamp_ms: int
+    key: bytes | None = None
 
 
 def set_arrival(event: CloudEvent, arrival: Arrival) -> None:
@@ -293,7 +294,10 @@ class ConsumerRunner:
                     await self._dead_letter(record, error.reason, error.detail)
                     continue
                 set_arrival(
-                    event, Arrival(record.topic, record.partition, record.offset, record.timestamp)
+                    event,
+                    Arrival(
+                        record.topic, record.partition, record.offset, record.timestamp, record.key
+                    ),
                 )
                 by_type.setdefault(event.type, []).append((record, event))
         for run in by_type.values():

@@ -69,6 +69,28 @@ log = structlog.stdlib.get_logger("kpi")
 Document = dict[str, Any]
 
 
+def _misplaced(events: Iterable[CloudEvent]) -> list[Rejection]:
+    """Events read from a record not keyed by their subject: arrival order (the offset) is only
+    an order within one partition, so a subject's events must all be keyed by its id (as
+    ingest keys them); a record written straight to Kafka under another key could otherwise
+    jump the order of its subject's revisions."""
+    rejections = []
+    for event in events:
+        arrival = arrival_of(event)
+        subject = _subject_of(event)
+        if arrival is not None and arrival.key != subject.encode():
+            rejections.append(
+                Rejection(
+                    event,
+                    "partition_key_mismatch",
+                    f"the record key {arrival.key!r} is not the subject id {subject!r}: one "
+                    "subject's events share one partition, whose order decides which revision "
+                    "counts",
+                )
+            )
+    return rejections
+
+
 def _arrival(event: CloudEvent) -> int:
     """The event's record offset in its partition: the order the system received it in (one
     KPI's events share a partition: ingest keys them by the KPI id)."""
@@ -153,6 +175,8 @@ class KpiHandler:
                         rejections.append(
                             Rejection(event, "wrong_kind", f"{subject!r} is a {kind}")
                         )
+            rejected = {r.event.dedup_key for r in rejections}
+            rejections.extend(_misplaced(e for e in events if e.dedup_key not in rejected))
             rejected = {r.event.dedup_key for r in rejections}
             accepted = [e for e in events if e.dedup_key not in rejected]
             # An event already stored (redelivered, or sent again with the same id) keeps the

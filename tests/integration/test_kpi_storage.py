@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.kpi.adapters.repository import (
+    OBSERVATIONS,
     OUTBOX_ACKS,
     STATES,
     TRANSITIONS,
@@ -245,9 +246,10 @@ async def test_observations_lists_the_latest_ones_up_to_a_date_in_ascending_orde
     assert [o["as_of"] for o in until] == ["2024-02-01", "2024-03-01"]
 
 
-def arrived(event: KpiObservedEvent, offset: int) -> KpiObservedEvent:
-    """The event as the consumer runner hands it over: read at `offset` of the KPI's partition."""
-    set_arrival(event, Arrival("events", 0, offset, 0))
+def arrived(event: KpiObservedEvent, offset: int, key: bytes | None = None) -> KpiObservedEvent:
+    """The event as the consumer runner hands it over: read at `offset` of the KPI's partition,
+    from a record keyed by the KPI id (unless `key` says otherwise)."""
+    set_arrival(event, Arrival("events", 0, offset, 0, key or event.data.kpi_id.encode()))
     return event
 
 
@@ -279,3 +281,25 @@ async def test_a_correction_arriving_later_wins_over_a_report_dated_in_the_far_f
     item = await CatalogueStore(mongo, database.name).item("kpi.storage-rev")
     assert item is not None
     assert (await queries.evaluation_as_of(item, TODAY.date())).latest_value == 40.0
+
+
+async def test_a_record_keyed_by_another_id_is_rejected_not_ordered(
+    mongo: MongoClient, database: AsyncDatabase[Document]
+) -> None:
+    """A record written straight to Kafka under a key other than its KPI's id (so on another
+    partition, where its offset says nothing about the KPI's order) is rejected with its reason
+    and neither stored nor folded; the correctly keyed event beside it is."""
+    await with_catalogue(mongo, database, ["kpi.storage-key"])
+    handler = handler_for(mongo, database, CollectingPublisher())
+    misplaced = arrived(observed("kpi.storage-key", 99.0, date(2025, 3, 31)), 500, b"other")
+    placed = arrived(observed("kpi.storage-key", 41.0, date(2025, 3, 31)), 3)
+    rejections = await handler.on_subject_events([misplaced, placed])
+    assert [(r.event.id, r.reason) for r in rejections] == [
+        (misplaced.id, "partition_key_mismatch")
+    ]
+    assert "b'other'" in rejections[0].detail
+    state = await KpiRepository(database).state("kpi.storage-key")
+    assert state is not None
+    assert [o["event_id"] for o in state["aggregate"]["window"]] == [placed.id]
+    stored = await database[OBSERVATIONS].distinct("event_id", {"subject_id": "kpi.storage-key"})
+    assert stored == [placed.id]

@@ -405,15 +405,15 @@ async def test_readyz_shows_the_consumer_detail() -> None:
 
 
 async def test_handlers_see_where_each_event_arrived() -> None:
-    """Each decoded event carries its record's topic, partition, offset and timestamp; an event
+    """Each decoded event carries its record's topic, partition, offset, timestamp and key; an event
     built in code has none, and the arrival is not part of the event's JSON."""
     events = [observation("kpi.a", 1.0), observation("kpi.a", 2.0)]
     consumer = FakeConsumer([record(events[0], 1, 7), record(events[1], 1, 8)])
     handler = PoisonSensitiveHandler()
     await run_to_end(make_runner(consumer, FakeProducer(), handler), consumer)
     assert [arrival_of(e) for e in handler.completed] == [
-        Arrival(TOPIC, 1, 7, 1_700_000_000_007),
-        Arrival(TOPIC, 1, 8, 1_700_000_000_008),
+        Arrival(TOPIC, 1, 7, 1_700_000_000_007, b"kpi.a"),
+        Arrival(TOPIC, 1, 8, 1_700_000_000_008, b"kpi.a"),
     ]
     assert arrival_of(events[0]) is None
     assert "arrival" not in handler.completed[0].to_json_dict()
