@@ -12,7 +12,9 @@
   - transient (broker, database, network): the same events are retried with bounded backoff,
     without committing, until they succeed. Handlers are idempotent by event id, so redelivery
     is harmless. While it lasts the runner's ``ConsumerHealth`` says so (since when, on which
-    partitions): /readyz detail and ``shinchoku_consumer_retrying_seconds``.
+    partitions): /readyz detail (the consumer check turns unready once it has retried for
+    longer than ``ConsumerHealth.stuck_after_s``), ``shinchoku_consumer_retrying_seconds`` and
+    ``shinchoku_consumer_stuck_partitions``, and the ShinchokuConsumerStuck alert.
   - anything else is taken as deterministic (the same events fail the same way, e.g. a value
     the handler cannot process): the batch is split in halves, each half handed over again in
     order, until the failing events stand alone; a lone event that still fails after
@@ -20,7 +22,7 @@
     exception and the handler named) and the rest are processed and committed. So one bad
     event never stalls its partition, and no exception is retried for ever.
 - Offsets are committed only after every record up to them was handled or dead-lettered.
-- Each decoded event carries its ``Arrival`` (topic, partition, offset, record timestamp):
+- Each decoded event carries its ``Arrival`` (topic, partition, offset, timestamp, key):
   ``arrival_of(event)``. Within one partition the offset is the order the system received
   events in, which a sender cannot choose (unlike the CloudEvents ``time``).
 """
