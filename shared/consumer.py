@@ -8,9 +8,23 @@
   different types are handed over type by type, so handlers of different types must not depend
   on each other's order (Shinchoku's types concern different subjects).
 - A handler may reject individual events (``Rejection``): those go to the dead-letter topic too.
-- A handler that raises (database down, broker down) is retried with bounded backoff, without
-  committing, until it succeeds: handlers are idempotent by event id, so redelivery is harmless.
+- A handler that raises is handled by what the failure says (``is_transient``):
+  - transient (broker, database, network): the same events are retried with bounded backoff,
+    without committing, until they succeed. Handlers are idempotent by event id, so redelivery
+    is harmless. While it lasts the runner's ``ConsumerHealth`` says so (since when, on which
+    partitions): /readyz detail (the consumer check turns unready once it has retried for
+    longer than ``ConsumerHealth.stuck_after_s``), ``shinchoku_consumer_retrying_seconds`` and
+    ``shinchoku_consumer_stuck_partitions``, and the ShinchokuConsumerStuck alert.
+  - anything else is taken as deterministic (the same events fail the same way, e.g. a value
+    the handler cannot process): the batch is split in halves, each half handed over again in
+    order, until the failing events stand alone; a lone event that still fails after
+    ``max_attempts`` goes to the dead-letter topic (reason ``handler_failed``, with the
+    exception and the handler named) and the rest are processed and committed. So one bad
+    event never stalls its partition, and no exception is retried for ever.
 - Offsets are committed only after every record up to them was handled or dead-lettered.
+- Each decoded event carries its ``Arrival`` (topic, partition, offset, timestamp, key):
+  ``arrival_of(event)``. Within one partition the offset is the order the system received
+  events in, which a sender cannot choose (unlike the CloudEvents ``time``).
 """
 
 from __future__ import annotations
@@ -19,8 +33,9 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -29,6 +44,15 @@ from aiokafka.errors import (
     IllegalStateError,
     KafkaError,
     MessageSizeTooLargeError,
+    RecordTooLargeError,
+)
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    ExecutionTimeout,
+    OperationFailure,
+    PyMongoError,
+    WriteConcernError,
 )
 
 from shared.events.cloudevents import CloudEvent
@@ -40,6 +64,8 @@ from shared.partitions import PartitionOwnership
 from shared.settings import ServiceSettings
 
 log = structlog.stdlib.get_logger("shared.consumer")
+
+HANDLER_FAILED = "handler_failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +81,133 @@ BatchHandler = Callable[[Sequence[CloudEvent]], Awaitable[Sequence[Rejection]]]
 
 
 @dataclass(frozen=True, slots=True)
+class Arrival:
+    """Where and when the system received an event: its record's place in the topic, the
+    record timestamp and key. Within one partition `offset` is the order of arrival."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None = None
+
+
+def set_arrival(event: CloudEvent, arrival: Arrival) -> None:
+    """Annotate a decoded event with where it was read (the runner does; replays and tests)."""
+    event._arrival = arrival
+
+
+def arrival_of(event: CloudEvent) -> Arrival | None:
+    """The event's arrival, set by the runner that decoded it (None for an event built in code)."""
+    arrival = event._arrival  # the runner's private annotation, not an attribute
+    return arrival if isinstance(arrival, Arrival) else None
+
+
+class TransientError(Exception):
+    """Raised by a handler for a failure that goes away by itself (a write conflict with another
+    instance, a dependency not ready): retried, never dead-lettered."""
+
+
+# MongoDB server error codes that mean "try again" (network, elections, shutdown, time limits),
+# from the server's error_codes.yml; FerretDB answers a backend it cannot reach with InternalError.
+_TRANSIENT_MONGO_CODES = frozenset(
+    {1, 6, 7, 89, 91, 112, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 50, 24}
+)
+# Kafka errors that concern one record, not the broker: retrying them cannot help.
+_DETERMINISTIC_KAFKA = (MessageSizeTooLargeError, RecordTooLargeError)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether `error` is worth retrying as it is: broker, database or network trouble."""
+    if isinstance(error, TransientError):
+        return True
+    if isinstance(error, KafkaError):
+        return not isinstance(error, _DETERMINISTIC_KAFKA)
+    if isinstance(error, ConnectionFailure | ExecutionTimeout | WriteConcernError):
+        return True
+    if isinstance(error, PyMongoError) and (
+        error.has_error_label("RetryableWriteError")
+        or error.has_error_label("TransientTransactionError")
+    ):
+        return True
+    if isinstance(error, BulkWriteError):
+        details = error.details or {}
+        codes = {e.get("code") for e in details.get("writeErrors", [])}
+        return bool(details.get("writeConcernErrors")) or bool(codes & _TRANSIENT_MONGO_CODES)
+    if isinstance(error, OperationFailure) and error.code in _TRANSIENT_MONGO_CODES:
+        return True
+    return isinstance(error, OSError | TimeoutError)
+
+
+@dataclass
+class ConsumerHealth:
+    """Whether a consumer is stuck retrying a transient failure, since when and where: what
+    /readyz and the retrying metric report. One per consumer, kept across its restarts."""
+
+    # Retrying for longer than this makes the consumer unready.
+    stuck_after_s: float = 60.0
+    since: datetime | None = None
+    partitions: tuple[str, ...] = ()
+    error: str = ""
+    attempts: int = 0
+    _since_monotonic: float | None = field(default=None, repr=False)
+
+    def retrying(self, error: BaseException, partitions: Sequence[TopicPartition]) -> None:
+        if self._since_monotonic is None:
+            self._since_monotonic = time.monotonic()
+            self.since = datetime.now(UTC)
+        self.partitions = tuple(sorted(f"{tp.topic}:{tp.partition}" for tp in partitions))
+        self.error = repr(error)[:300]
+        self.attempts += 1
+
+    def recovered(self) -> None:
+        self._since_monotonic = None
+        self.since = None
+        self.partitions = ()
+        self.error = ""
+        self.attempts = 0
+
+    def retrying_seconds(self) -> float:
+        if self._since_monotonic is None:
+            return 0.0
+        return time.monotonic() - self._since_monotonic
+
+    def stuck_partitions(self) -> int:
+        return len(self.partitions) if self._since_monotonic is not None else 0
+
+    def ready(self) -> bool:
+        return self.retrying_seconds() <= self.stuck_after_s
+
+    def detail(self) -> dict[str, Any]:
+        if self.since is None:
+            return {"retrying": False}
+        return {
+            "retrying": True,
+            "since": self.since.isoformat(),
+            "seconds": round(self.retrying_seconds(), 1),
+            "partitions": list(self.partitions),
+            "attempts": self.attempts,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Isolated:
+    """An event whose handler failed deterministically on it alone."""
+
+    event: CloudEvent
+    error: BaseException
+    handler: str
+
+    def as_rejection(self) -> Rejection:
+        return Rejection(
+            self.event,
+            HANDLER_FAILED,
+            f"{self.handler} raised {type(self.error).__qualname__}: {self.error}",
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetter:
     topic: str
     partition: int
@@ -64,6 +217,10 @@ class DeadLetter:
     headers: list[tuple[str, bytes]]
     reason: str
     detail: str
+
+
+def handler_name(handler: object) -> str:
+    return str(getattr(handler, "__qualname__", None) or type(handler).__qualname__)
 
 
 class ConsumerRunner:
@@ -79,6 +236,8 @@ class ConsumerRunner:
         service: str,
         max_records: int = 2000,
         retry_backoff_s: tuple[float, float] = (0.2, 5.0),
+        max_attempts: int = 3,
+        health: ConsumerHealth | None = None,
     ) -> None:
         self._consumer = consumer
         self._dlq = dead_letter_producer
@@ -89,10 +248,19 @@ class ConsumerRunner:
         self._service = service
         self._max_records = max_records
         self._backoff_min, self._backoff_max = retry_backoff_s
+        # Attempts at one lone event failing deterministically before it is dead-lettered.
+        self._max_attempts = max(1, max_attempts)
         self._stopping = asyncio.Event()
         self.last_progress = time.monotonic()
-        self.retrying_since: float | None = None
+        self.health = health or ConsumerHealth()
+        self._partitions_in_hand: tuple[TopicPartition, ...] = ()
         self._positions: dict[TopicPartition, int] = {}
+        metrics.retrying_seconds.labels(service=service).set_function(self.health.retrying_seconds)
+        metrics.stuck_partitions.labels(service=service).set_function(self.health.stuck_partitions)
+
+    @property
+    def retrying_since(self) -> datetime | None:
+        return self.health.since
 
     def stop(self) -> None:
         self._stopping.set()
@@ -118,6 +286,7 @@ class ConsumerRunner:
     async def _process(
         self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:
+        self._partitions_in_hand = tuple(batches)
         by_type: dict[str, list[tuple[ConsumerRecord[bytes, bytes], CloudEvent]]] = {}
         for records in batches.values():
             for record in records:
@@ -126,6 +295,12 @@ class ConsumerRunner:
                 except UndecodableRecord as error:
                     await self._dead_letter(record, error.reason, error.detail)
                     continue
+                set_arrival(
+                    event,
+                    Arrival(
+                        record.topic, record.partition, record.offset, record.timestamp, record.key
+                    ),
+                )
                 by_type.setdefault(event.type, []).append((record, event))
         for run in by_type.values():
             await self._dispatch(run)
@@ -148,10 +323,22 @@ class ConsumerRunner:
         with structlog.contextvars.bound_contextvars(
             batch_event_type=event_type, topic=run[0][0].topic
         ):
-            rejections = await self._retry_until_done(lambda: handler(events), what=event_type)
+            outcomes = await self._handle(handler, events, event_type)
         elapsed = time.perf_counter() - started
         self._metrics.batch_seconds.labels(event_type=event_type).observe(elapsed)
-        rejected = {rejection.event.dedup_key: rejection for rejection in rejections}
+        rejected: dict[str, tuple[Rejection, list[tuple[str, bytes]]]] = {}
+        for outcome in outcomes:
+            if isinstance(outcome, _Isolated):
+                rejected[outcome.event.dedup_key] = (
+                    outcome.as_rejection(),
+                    [
+                        ("dlq_error_class", type(outcome.error).__qualname__.encode()),
+                        ("dlq_error", str(outcome.error)[:1000].encode()),
+                        ("dlq_handler", outcome.handler.encode()),
+                    ],
+                )
+            else:
+                rejected[outcome.event.dedup_key] = (outcome, [])
         # One line per handled batch, naming every event and subject in it (a line per event
         # would cost more than handling it).
         log.info(
@@ -162,9 +349,10 @@ class ConsumerRunner:
             seconds=round(elapsed, 4),
         )
         for record, event in run:
-            rejection = rejected.get(event.dedup_key)
-            if rejection is not None:
-                await self._dead_letter(record, rejection.reason, rejection.detail, event)
+            verdict = rejected.get(event.dedup_key)
+            if verdict is not None:
+                rejection, extra = verdict
+                await self._dead_letter(record, rejection.reason, rejection.detail, event, extra)
             else:
                 self._metrics.events.labels(event_type=event_type, outcome="processed").inc()
                 # From the record's broker timestamp (written by our producer), not the
@@ -172,9 +360,57 @@ class ConsumerRunner:
                 lag = time.time() - record.timestamp / 1000
                 self._metrics.event_age_seconds.labels(event_type=event_type).observe(max(lag, 0))
 
+    async def _handle(
+        self, handler: BatchHandler, events: list[CloudEvent], what: str
+    ) -> list[Rejection | _Isolated]:
+        """Hand `events` to `handler`: transient failures are retried with backoff until they
+        pass; a deterministic failure splits the batch (halves in order, so each partition's
+        order is kept) until the failing events stand alone, which are isolated."""
+        delay = self._backoff_min
+        failures = 0
+        while True:
+            try:
+                result = await handler(events)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self._metrics.handler_retries.labels(event_type=what).inc()
+                if is_transient(error):
+                    self.health.retrying(error, self._partitions_in_hand)
+                    log.warning(
+                        "handler_failed_retrying",
+                        event_type=what,
+                        events=len(events),
+                        error=repr(error),
+                        retry_in_s=round(delay, 2),
+                    )
+                else:
+                    failures += 1
+                    log.warning(
+                        "handler_failed_isolating",
+                        event_type=what,
+                        events=len(events),
+                        attempt=failures,
+                        error=repr(error),
+                    )
+                    if len(events) > 1:
+                        middle = len(events) // 2
+                        first = await self._handle(handler, events[:middle], what)
+                        return [*first, *await self._handle(handler, events[middle:], what)]
+                    if failures >= self._max_attempts:
+                        (event,) = events
+                        return [_Isolated(event, error, handler_name(handler))]
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._backoff_max)
+                self.last_progress = time.monotonic()
+                continue
+            self.health.recovered()
+            return list(result)
+
     async def _retry_until_done(
         self, attempt: Callable[[], Awaitable[Sequence[Rejection]]], *, what: str
     ) -> Sequence[Rejection]:
+        """Broker operations of the runner's own (commit, dead-letter): retried until done."""
         delay = self._backoff_min
         while True:
             try:
@@ -182,8 +418,7 @@ class ConsumerRunner:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                if self.retrying_since is None:
-                    self.retrying_since = time.monotonic()
+                self.health.retrying(error, self._partitions_in_hand)
                 self._metrics.handler_retries.labels(event_type=what).inc()
                 log.warning(
                     "handler_failed_retrying",
@@ -195,7 +430,7 @@ class ConsumerRunner:
                 delay = min(delay * 2, self._backoff_max)
                 self.last_progress = time.monotonic()
                 continue
-            self.retrying_since = None
+            self.health.recovered()
             return result
 
     async def _commit(self, next_offsets: Mapping[TopicPartition, int]) -> None:
@@ -217,6 +452,7 @@ class ConsumerRunner:
         reason: str,
         detail: str,
         event: CloudEvent | None = None,
+        extra_headers: Sequence[tuple[str, bytes]] = (),
     ) -> None:
         headers = [
             *[(k, v) for k, v in record.headers if not k.startswith("dlq_")],
@@ -227,6 +463,7 @@ class ConsumerRunner:
             ("dlq_source_partition", str(record.partition).encode()),
             ("dlq_source_offset", str(record.offset).encode()),
             ("dlq_time", datetime.now(UTC).isoformat().encode()),
+            *extra_headers,
         ]
         log.warning(
             "record_dead_lettered",
@@ -296,9 +533,12 @@ async def run_consumer(
     service: str,
     started: asyncio.Event | None = None,
     ownership: PartitionOwnership | None = None,
+    health: ConsumerHealth | None = None,
 ) -> None:
     """Own a consumer for the life of the task: start (retrying while Kafka is away), run, stop.
-    `ownership`, if given, is kept in step with the partitions the consumer holds."""
+    `ownership`, if given, is kept in step with the partitions the consumer holds; `health`, if
+    given, reports whether the consumer is stuck retrying (for /readyz)."""
+    health = health or ConsumerHealth()
     while True:
         consumer = create_consumer(
             settings.kafka, topics=[topic], group_id=group_id, ownership=ownership
@@ -322,6 +562,7 @@ async def run_consumer(
             handlers=handlers,
             metrics=metrics,
             service=service,
+            health=health,
         )
         if started is not None:
             started.set()

@@ -32,6 +32,7 @@ DEAD_LETTER_REASONS = (
     "unknown_type",
     "schema_violation",
     "no_handler",
+    "handler_failed",
 )
 
 
@@ -77,6 +78,8 @@ class ConsumerMetrics:
     handler_retries: Counter
     dead_letters: Counter
     consumer_lag: Gauge
+    retrying_seconds: Gauge
+    stuck_partitions: Gauge
 
     @classmethod
     def create(cls, service: str, registry: CollectorRegistry) -> ConsumerMetrics:
@@ -118,6 +121,20 @@ class ConsumerMetrics:
                 metric_name(service, "consumer_lag_records"),
                 "Records in the partition not yet consumed (high watermark minus position).",
                 ["topic", "partition"],
+                registry=registry,
+            ),
+            # One metric for every consumer, told apart by `service` (the naming convention).
+            retrying_seconds=Gauge(
+                "shinchoku_consumer_retrying_seconds",
+                "How long the consumer has been retrying a transient failure (broker, database) "
+                "without committing; 0 when it is not.",
+                ["service"],
+                registry=registry,
+            ),
+            stuck_partitions=Gauge(
+                "shinchoku_consumer_stuck_partitions",
+                "Partitions held back by the transient failure the consumer is retrying.",
+                ["service"],
                 registry=registry,
             ),
         )

@@ -33,7 +33,7 @@ from services.alerts.handlers import (
 )
 from services.alerts.metrics import AlertsMetrics
 from services.alerts.settings import AlertsSettings
-from shared.consumer import run_consumer
+from shared.consumer import ConsumerHealth, run_consumer
 from shared.events.contracts import STATUS_EVENT_TYPES, KpiStatusChangedEvent
 from shared.http.app import create_service_app
 from shared.kafka import create_producer, kafka_reachable
@@ -96,6 +96,7 @@ def create_app(
                 cache=ReadCache(subscription_store, silence_store),
             )
             consumer_started = asyncio.Event()
+            consumer_health = ConsumerHealth()
             deliveries_due = asyncio.Event()
             mutes_ended = asyncio.Event()
             batcher = Batcher(
@@ -132,6 +133,7 @@ def create_app(
                     dead_letter_producer=producer,
                     service="alerts",
                     started=consumer_started,
+                    health=consumer_health,
                 ),
             )
             tasks.start(
@@ -166,8 +168,10 @@ def create_app(
 
             async def consumer_ready() -> bool:
                 # Ready once the consumer has joined: a change published after /readyz
-                # answers 200 is seen.
-                return consumer_started.is_set() and await consumer_alive()
+                # answers 200 is seen; and not stuck retrying one failure.
+                return (
+                    consumer_started.is_set() and consumer_health.ready() and await consumer_alive()
+                )
 
             timeout = settings.readiness_timeout_s
             app.state.readiness = {
@@ -177,6 +181,7 @@ def create_app(
                 "delivery_worker": tasks.readiness("delivery_worker"),
                 "batcher": tasks.readiness("batcher"),
             }
+            app.state.readiness_detail = {"consumer": consumer_health.detail}
             yield
         finally:
             await tasks.stop()

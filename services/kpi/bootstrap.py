@@ -19,7 +19,7 @@ from services.kpi.metrics import KpiMetrics
 from services.kpi.queries import KpiQueries
 from services.kpi.settings import KpiSettings
 from shared.catalogue_store import CatalogueStore
-from shared.consumer import run_consumer
+from shared.consumer import ConsumerHealth, run_consumer
 from shared.events.contracts import (
     MINISTRY_EVENT_TYPES,
     KpiObservedEvent,
@@ -91,6 +91,7 @@ def create_app(
             # status changes stored but not acknowledged before a crash go out when the
             # handler loads the states of newly assigned partitions.
             ownership = PartitionOwnership(settings.topics.events)
+            consumer_health = ConsumerHealth()
             handler = KpiHandler(
                 repository=repository,
                 catalogue=catalogue,
@@ -115,6 +116,7 @@ def create_app(
                     dead_letter_producer=producer,
                     service="kpi",
                     ownership=ownership,
+                    health=consumer_health,
                 ),
             )
 
@@ -130,13 +132,20 @@ def create_app(
             app.state.admin_token = (
                 settings.admin_token.get_secret_value() if settings.admin_token else None
             )
+            consumer_alive = tasks.readiness("consumer")
+
+            async def consumer_ready() -> bool:
+                # Alive, and not stuck retrying one failure for longer than it should take.
+                return consumer_health.ready() and await consumer_alive()
+
             timeout = settings.readiness_timeout_s
             app.state.readiness = {
                 "kafka": lambda: kafka_reachable(producer, timeout),
                 "mongo": lambda: mongo_reachable(mongo, timeout),
-                "consumer": tasks.readiness("consumer"),
+                "consumer": consumer_ready,
                 "sweep": tasks.readiness("sweep"),
             }
+            app.state.readiness_detail = {"consumer": consumer_health.detail}
             yield
         finally:
             await tasks.stop()

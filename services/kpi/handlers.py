@@ -40,6 +40,7 @@ from services.kpi.adapters.repository import (
 from services.kpi.adapters.state_cache import StateCache
 from services.kpi.domain.episodes import EpisodeState, track
 from services.kpi.domain.model import (
+    UNKNOWN_ARRIVAL,
     KpiDefinition,
     MilestoneReport,
     Observation,
@@ -49,7 +50,7 @@ from services.kpi.domain.rules import evaluate_kpi, evaluate_milestone
 from services.kpi.domain.state import KpiState, MilestoneState, apply_observation, apply_report
 from services.kpi.metrics import KpiMetrics
 from shared.catalogue_store import CatalogueStore
-from shared.consumer import Rejection
+from shared.consumer import Rejection, arrival_of
 from shared.events.cloudevents import CloudEvent
 from shared.events.contracts import (
     BAD_STATUSES,
@@ -68,11 +69,44 @@ log = structlog.stdlib.get_logger("kpi")
 Document = dict[str, Any]
 
 
-def _domain_event(event: CloudEvent) -> Observation | MilestoneReport:
+def _misplaced(events: Iterable[CloudEvent]) -> list[Rejection]:
+    """Events read from a record not keyed by their subject: arrival order (the offset) is only
+    an order within one partition, so a subject's events must all be keyed by its id (as
+    ingest keys them); a record written straight to Kafka under another key could otherwise
+    jump the order of its subject's revisions."""
+    rejections = []
+    for event in events:
+        arrival = arrival_of(event)
+        subject = _subject_of(event)
+        if arrival is not None and arrival.key != subject.encode():
+            rejections.append(
+                Rejection(
+                    event,
+                    "partition_key_mismatch",
+                    f"the record key {arrival.key!r} is not the subject id {subject!r}: one "
+                    "subject's events share one partition, whose order decides which revision "
+                    "counts",
+                )
+            )
+    return rejections
+
+
+def _arrival(event: CloudEvent) -> int:
+    """The event's record offset in its partition: the order the system received it in (one
+    KPI's events share a partition: ingest keys them by the KPI id)."""
+    arrival = arrival_of(event)
+    return UNKNOWN_ARRIVAL if arrival is None else arrival.offset
+
+
+def _domain_event(event: CloudEvent, arrival: int) -> Observation | MilestoneReport:
     data = event.data
     if isinstance(data, KpiObserved):
         return Observation(
-            event_id=event.id, value=data.value, as_of=data.as_of, received_at=event.time
+            event_id=event.id,
+            value=data.value,
+            as_of=data.as_of,
+            received_at=event.time,
+            arrival=arrival,
         )
     assert isinstance(data, MilestoneReported)
     return MilestoneReport(
@@ -82,6 +116,7 @@ def _domain_event(event: CloudEvent) -> Observation | MilestoneReport:
         expected_completion=data.expected_completion,
         as_of=data.as_of,
         received_at=event.time,
+        arrival=arrival,
     )
 
 
@@ -141,11 +176,19 @@ class KpiHandler:
                             Rejection(event, "wrong_kind", f"{subject!r} is a {kind}")
                         )
             rejected = {r.event.dedup_key for r in rejections}
+            rejections.extend(_misplaced(e for e in events if e.dedup_key not in rejected))
+            rejected = {r.event.dedup_key for r in rejections}
             accepted = [e for e in events if e.dedup_key not in rejected]
-            await self.repository.store_observations([_raw_document(e) for e in accepted])
+            # An event already stored (redelivered, or sent again with the same id) keeps the
+            # arrival it was first stored with: a copy arriving later must not make an old
+            # value the latest revision again.
+            first_arrivals = await self.repository.store_observations(
+                [_raw_document(e) for e in accepted]
+            )
             grouped: dict[str, list[Observation | MilestoneReport]] = {}
             for event in accepted:
-                grouped.setdefault(_subject_of(event), []).append(_domain_event(event))
+                arrival = first_arrivals.get(event.dedup_key, _arrival(event))
+                grouped.setdefault(_subject_of(event), []).append(_domain_event(event, arrival))
             await self._update({s: definitions[s] for s in grouped}, grouped)
         return rejections
 
@@ -514,5 +557,6 @@ def _raw_document(event: CloudEvent) -> Document:
         "subject_id": _subject_of(event),
         "as_of": as_of.isoformat() if as_of else None,
         "time": event.time,
+        "arrival": _arrival(event),
         "data": event.data.model_dump(mode="json") if hasattr(event.data, "model_dump") else None,
     }

@@ -10,6 +10,7 @@ from services.kpi.adapters.definitions import definition_from_catalogue
 from services.kpi.adapters.repository import KpiRepository
 from services.kpi.domain.history import evaluate_kpi_as_of, evaluate_milestone_as_of
 from services.kpi.domain.model import (
+    UNKNOWN_ARRIVAL,
     AssessmentRating,
     Evaluation,
     KpiDefinition,
@@ -40,7 +41,11 @@ def _observation(doc: Document) -> Observation | MilestoneReport:
     as_of = date.fromisoformat(doc["as_of"])
     if "value" in data:
         return Observation(
-            event_id=doc["event_id"], value=data["value"], as_of=as_of, received_at=doc["time"]
+            event_id=doc["event_id"],
+            value=data["value"],
+            as_of=as_of,
+            received_at=doc["time"],
+            arrival=doc.get("arrival", UNKNOWN_ARRIVAL),
         )
     return MilestoneReport(
         event_id=doc["event_id"],
@@ -53,6 +58,7 @@ def _observation(doc: Document) -> Observation | MilestoneReport:
         ),
         as_of=as_of,
         received_at=doc["time"],
+        arrival=doc.get("arrival", UNKNOWN_ARRIVAL),
     )
 
 

@@ -11,7 +11,7 @@ import re
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 CLOUDEVENTS_JSON = "application/cloudevents+json"
 CLOUDEVENTS_BATCH_JSON = "application/cloudevents-batch+json"
@@ -43,6 +43,9 @@ class CloudEvent(BaseModel):
         default=None, description="Kafka record key (CloudEvents partitioning extension)."
     )
     data: Any = None
+    # Where the consumer runner read the event from (shared.consumer.Arrival): not an attribute
+    # of the event, never serialised; None for an event built in code.
+    _arrival: Any = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check_extensions(self) -> CloudEvent:

@@ -82,16 +82,25 @@ def probes_router(registry: CollectorRegistry, timeout_s: float) -> APIRouter:
     @router.get(
         "/readyz",
         summary="Readiness: Kafka and MongoDB reachable, background tasks alive",
-        responses={503: {"description": "Not ready; `checks` names what failed"}},
+        responses={
+            503: {
+                "description": "Not ready; `checks` names what failed and `detail` says what "
+                "a check found (e.g. the partitions a consumer is stuck on)"
+            }
+        },
     )
     async def readyz(request: Request) -> JSONResponse:
         checks: Mapping[str, ReadinessCheck] = getattr(request.app.state, "readiness", {})
         results = await run_readiness(checks, timeout_s)
         ready = bool(results) and all(results.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "unready", "checks": results},
-            status_code=200 if ready else 503,
+        body: dict[str, Any] = {"status": "ready" if ready else "unready", "checks": results}
+        # What a check found, beyond yes or no (e.g. a consumer retrying, since when, where).
+        details: Mapping[str, Callable[[], object]] = getattr(
+            request.app.state, "readiness_detail", {}
         )
+        if details:
+            body["detail"] = {name: describe() for name, describe in details.items()}
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:

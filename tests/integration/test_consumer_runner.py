@@ -204,3 +204,56 @@ async def test_a_failing_handler_is_retried_and_offsets_are_committed_only_after
 def _record(event: CloudEvent) -> dict[str, object]:
     encoded = encode_structured(event)
     return {"value": encoded.value, "headers": encoded.headers}
+
+
+class EvaluationFailingHandler(RecordingHandler):
+    """Fails, every time, on any batch holding the poison value, as the kpi handler did on a
+    value its evaluation overflowed on (issue 12)."""
+
+    POISON = 1e308
+
+    async def __call__(self, events: Sequence[CloudEvent]) -> Sequence[Rejection]:
+        if any(e.data.value == self.POISON for e in events):
+            raise ValueError("forecast_value: Input should be a finite number")
+        return await super().__call__(events)
+
+
+async def test_a_handler_failing_on_one_event_dead_letters_it_and_the_partition_goes_on(
+    kafka: KafkaSettings,
+) -> None:
+    """A batch handler that always fails on one event among others on the same partition: that
+    event lands on the dead-letter topic with reason handler_failed, the exception class and
+    message and the handler named; the events around it are handled, and the group's committed
+    offset covers them all (a restart does not stall on it again)."""
+    topics = await fresh_topics(kafka)
+    producer = create_producer(kafka, client_suffix="test")
+    await producer.start()
+    try:
+        events = [
+            observation("kpi.p", 1.0),
+            observation("kpi.q", EvaluationFailingHandler.POISON),
+            observation("kpi.r", 3.0),
+        ]
+        for event in events:
+            await producer.send_and_wait(topics.events, key=b"kpi.same", **_record(event))
+        handler = EvaluationFailingHandler()
+        group = f"{topics.events}.group"
+        consumer = create_consumer(kafka, topics=[topics.events], group_id=group)
+        await consumer.start()
+        try:
+            await run_until(make_runner(kafka, topics, handler, consumer, producer), handler, 2)
+            partition = next(iter(consumer.assignment()))
+            assert await consumer.committed(partition) == 3
+        finally:
+            await consumer.stop()
+        assert [e.id for e in handler.seen] == [events[0].id, events[2].id]
+        (dead,) = await read_all(kafka, topics.dead_letter, 1)
+        summary = dead_letter_summary(list(dead.headers))  # type: ignore[attr-defined]
+        assert summary["dlq_reason"] == "handler_failed"
+        assert summary["dlq_error_class"] == "ValueError"
+        assert summary["dlq_error"] == "forecast_value: Input should be a finite number"
+        assert summary["dlq_handler"] == "EvaluationFailingHandler"
+        assert summary["dlq_source_offset"] == "1"
+        assert dead.value == _record(events[1])["value"]  # type: ignore[attr-defined]
+    finally:
+        await producer.stop()

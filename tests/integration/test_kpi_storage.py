@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.kpi.adapters.repository import (
+    OBSERVATIONS,
     OUTBOX_ACKS,
     STATES,
     TRANSITIONS,
@@ -22,8 +23,10 @@ from services.kpi.adapters.repository import (
 )
 from services.kpi.handlers import KpiHandler
 from services.kpi.metrics import KpiMetrics
+from services.kpi.queries import KpiQueries
 from services.kpi.replay import CollectingPublisher
 from shared.catalogue_store import CatalogueStore
+from shared.consumer import Arrival, set_arrival
 from shared.events.contracts import KpiObservedEvent
 from shared.mongo import MongoClient
 from shared.partitions import PartitionOwnership, partition_for
@@ -241,3 +244,62 @@ async def test_observations_lists_the_latest_ones_up_to_a_date_in_ascending_orde
     assert [o["as_of"] for o in latest] == ["2024-04-01", "2024-05-01", "2024-06-01"]
     until = await repository.observations("kpi.storage-d", limit=2, until="2024-03-15")
     assert [o["as_of"] for o in until] == ["2024-02-01", "2024-03-01"]
+
+
+def arrived(event: KpiObservedEvent, offset: int, key: bytes | None = None) -> KpiObservedEvent:
+    """The event as the consumer runner hands it over: read at `offset` of the KPI's partition,
+    from a record keyed by the KPI id (unless `key` says otherwise)."""
+    set_arrival(event, Arrival("events", 0, offset, 0, key or event.data.kpi_id.encode()))
+    return event
+
+
+async def test_a_correction_arriving_later_wins_over_a_report_dated_in_the_far_future(
+    mongo: MongoClient, database: AsyncDatabase[Document]
+) -> None:
+    """Issue 12 item 3: a report whose sender dated it 9999-12-31 is corrected by a later report
+    for the same as_of sent with the real time; a copy of the first report sent again later
+    (same id) keeps its first arrival and does not undo the correction. The live state and the
+    as-of evaluation rebuilt from the stored events agree."""
+    await with_catalogue(mongo, database, ["kpi.storage-rev"])
+    handler = handler_for(mongo, database, CollectingPublisher())
+    as_of = date(2025, 3, 31)
+    forged = observed("kpi.storage-rev", 90.0, as_of).model_copy(
+        update={"time": datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)}
+    )
+    correction = observed("kpi.storage-rev", 40.0, as_of)
+    await handler.on_subject_events([arrived(forged, 10)])
+    await handler.on_subject_events([arrived(correction, 11)])
+    resent = forged.model_copy()
+    await handler.on_subject_events([arrived(resent, 12)])
+
+    state = await KpiRepository(database).state("kpi.storage-rev")
+    assert state is not None
+    (latest,) = state["aggregate"]["window"]
+    assert (latest["event_id"], latest["value"], latest["arrival"]) == (correction.id, 40.0, 11)
+    assert state["evaluation"]["latest_value"] == 40.0
+    queries = KpiQueries(KpiRepository(database), CatalogueStore(mongo, database.name))
+    item = await CatalogueStore(mongo, database.name).item("kpi.storage-rev")
+    assert item is not None
+    assert (await queries.evaluation_as_of(item, TODAY.date())).latest_value == 40.0
+
+
+async def test_a_record_keyed_by_another_id_is_rejected_not_ordered(
+    mongo: MongoClient, database: AsyncDatabase[Document]
+) -> None:
+    """A record written straight to Kafka under a key other than its KPI's id (so on another
+    partition, where its offset says nothing about the KPI's order) is rejected with its reason
+    and neither stored nor folded; the correctly keyed event beside it is."""
+    await with_catalogue(mongo, database, ["kpi.storage-key"])
+    handler = handler_for(mongo, database, CollectingPublisher())
+    misplaced = arrived(observed("kpi.storage-key", 99.0, date(2025, 3, 31)), 500, b"other")
+    placed = arrived(observed("kpi.storage-key", 41.0, date(2025, 3, 31)), 3)
+    rejections = await handler.on_subject_events([misplaced, placed])
+    assert [(r.event.id, r.reason) for r in rejections] == [
+        (misplaced.id, "partition_key_mismatch")
+    ]
+    assert "b'other'" in rejections[0].detail
+    state = await KpiRepository(database).state("kpi.storage-key")
+    assert state is not None
+    assert [o["event_id"] for o in state["aggregate"]["window"]] == [placed.id]
+    stored = await database[OBSERVATIONS].distinct("event_id", {"subject_id": "kpi.storage-key"})
+    assert stored == [placed.id]

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from services.alerts.metrics import ATTEMPT_RESULTS
 from services.ingest.handlers import AuthFailure
 from services.ingest.metrics import AUTH_FAILURE_REASONS
+from shared.consumer import HANDLER_FAILED
 from shared.metrics import DEAD_LETTER_REASONS
 from tests.support.promql import ROOT, SERVICE_REGISTRIES, family_names, service_registry
 
@@ -60,8 +61,15 @@ def test_names_are_shinchoku_service_noun_unit_with_bounded_labels(service: str)
     carry an id, and no `_created` series doubles the counters."""
     families = family_names(service)
     assert families
+    # A metric several services measure is one name with a `service` label (the convention).
+    labelled_by_service = {
+        name
+        for collector, names in service_registry(service)._collector_to_names.items()
+        if "service" in getattr(collector, "_labelnames", ())
+        for name in names
+    }
     for name, kind in families.items():
-        assert name.startswith(f"shinchoku_{service}_"), name
+        assert name.startswith(f"shinchoku_{service}_") or name in labelled_by_service, name
         if kind == "histogram":
             assert name.endswith(UNITS), name
         if kind == "gauge":
@@ -102,9 +110,10 @@ def _string_arguments(path: str, call: str) -> set[str]:
 
 def test_the_pre_initialised_values_are_the_ones_the_code_produces() -> None:
     """The zero-started label values match what the code can emit: every reason the Kafka
-    binding raises plus the runner's no_handler, every AuthFailure, every send result."""
+    binding raises plus the runner's no_handler and handler_failed, every AuthFailure, every
+    send result."""
     binding = _string_arguments("shared/events/kafka_binding.py", "UndecodableRecord")
-    assert binding | {"no_handler"} == set(DEAD_LETTER_REASONS)
+    assert binding | {"no_handler", HANDLER_FAILED} == set(DEAD_LETTER_REASONS)
     assert {failure.value for failure in AuthFailure} == set(AUTH_FAILURE_REASONS)
     sender = _string_arguments("services/alerts/adapters/webhook_sender.py", "failed")
     assert sender | {"success", "http_error"} == set(ATTEMPT_RESULTS)

@@ -66,6 +66,7 @@ def test_every_alerting_rule_passes_its_unit_tests() -> None:
         "ShinchokuDeadLetters",
         "ShinchokuWebhookFailureRatioHigh",
         "ShinchokuStatusProcessingLagHigh",
+        "ShinchokuConsumerStuck",
     } <= defined
     for name in defined:
         outcomes = [bool(case["exp_alerts"]) for case in cases if case["alertname"] == name]

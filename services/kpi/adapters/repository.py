@@ -25,6 +25,8 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from shared.consumer import TransientError
+
 OBSERVATIONS = "kpi_observations"
 STATES = "kpi_states"
 OUTBOX_ACKS = "kpi_outbox_acks"
@@ -35,10 +37,10 @@ Document = dict[str, Any]
 DUPLICATE_KEY = 11000
 
 
-class VersionConflictError(Exception):
+class VersionConflictError(TransientError):
     """Another writer stored a version this instance meant to write (a rebalance moved the
     subject's partition while a batch was in flight). The batch must be redone from the stored
-    state."""
+    state: transient, so the consumer runner retries it rather than dead-lettering."""
 
     def __init__(self, version_ids: list[str]) -> None:
         super().__init__(f"versions already written by another writer: {version_ids[:5]}")
@@ -72,21 +74,32 @@ class KpiRepository:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._db = db
 
-    async def store_observations(self, documents: list[Document]) -> None:
-        """Insert raw events; ones already stored (same source + id) are ignored."""
-        await self._insert_ignoring_duplicates(OBSERVATIONS, documents)
+    async def store_observations(self, documents: list[Document]) -> dict[str, int]:
+        """Insert raw events; ones already stored (same source + id) are ignored. Returns the
+        arrival each already stored one was first stored with, by `_id`."""
+        duplicates = await self._insert_ignoring_duplicates(OBSERVATIONS, documents)
+        if not duplicates:
+            return {}
+        cursor = self._db[OBSERVATIONS].find({"_id": {"$in": duplicates}}, {"arrival": 1})
+        return {doc["_id"]: int(doc.get("arrival", -1)) async for doc in cursor}
 
     async def store_assessments(self, documents: list[Document]) -> None:
         await self._insert_ignoring_duplicates(ASSESSMENTS, documents)
 
-    async def _insert_ignoring_duplicates(self, collection: str, documents: list[Document]) -> None:
+    async def _insert_ignoring_duplicates(
+        self, collection: str, documents: list[Document]
+    ) -> list[Any]:
+        """Insert what is new; the `_id`s of the documents that were already there."""
         if not documents:
-            return
+            return []
         try:
             await self._db[collection].insert_many(documents, ordered=False)
         except BulkWriteError as error:
-            if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+            errors = error.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
+            return list(dict.fromkeys(documents[e["index"]]["_id"] for e in errors))
+        return []
 
     async def iter_state_versions(self) -> AsyncIterator[Document]:
         """Every stored state version, superseded ones not yet compacted included."""

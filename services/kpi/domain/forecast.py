@@ -5,6 +5,7 @@ observations by as_of. The projection line runs through the latest observation w
 slope: the latest value is the best estimate of where the KPI is now (for running totals it is
 exact) and the window's slope is the best estimate of how fast it moves. For cumulative KPIs
 the slope is clamped at zero in the direction of regress, since a running total cannot fall.
+Every figure is finite whatever the (finite) values: see arithmetic.py.
 
 The least-squares sums are rebuilt from the window on every evaluation instead of being kept
 across events: the window is bounded, so the cost is constant, and float sums accumulated in
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from services.kpi.domain.arithmetic import difference, product, ratio, total
 from services.kpi.domain.model import Accumulation, Comparator, Direction, Observation
 from services.kpi.domain.trajectory import ResolvedTarget
 
@@ -62,26 +64,38 @@ class Forecast:
     evidence: tuple[str, ...]
 
 
-def fit_slope(points: Sequence[Observation]) -> float | None:
-    if not points:
-        return None
+def _slope(points: Sequence[Observation], scale: float) -> float | None:
     # Days relative to the latest keep the sums small and well conditioned.
     origin = points[-1].as_of.toordinal()
     stats = LeastSquares()
     for obs in points:
-        stats = stats.add(float(obs.as_of.toordinal() - origin), obs.value)
+        stats = stats.add(float(obs.as_of.toordinal() - origin), obs.value / scale)
     return stats.slope
+
+
+def fit_slope(points: Sequence[Observation]) -> float | None:
+    """Value per day; never infinite or NaN, whatever the (finite) values."""
+    if not points:
+        return None
+    slope = _slope(points, 1.0)
+    if slope is None or math.isfinite(slope):
+        return slope
+    # The sums overflowed (values near the float limit): fit the values divided by the
+    # largest of them, then scale the slope back, saturating.
+    scale = max(abs(obs.value) for obs in points)
+    scaled = _slope(points, scale)
+    return None if scaled is None else product(scaled, scale)
 
 
 def _reach_edge(target: ResolvedTarget, current: float) -> float:
     """The value at which `target` starts to be met, approaching from `current`."""
     if target.comparator is Comparator.AT_LEAST:
-        return target.value - target.tolerance
+        return difference(target.value, target.tolerance)
     if target.comparator is Comparator.AT_MOST:
-        return target.value + target.tolerance
+        return total(target.value, target.tolerance)
     if current < target.value:
-        return target.value - target.tolerance
-    return target.value + target.tolerance
+        return difference(target.value, target.tolerance)
+    return total(target.value, target.tolerance)
 
 
 def projected_reach_date(latest: Observation, slope: float, target: ResolvedTarget) -> date | None:
@@ -91,9 +105,12 @@ def projected_reach_date(latest: Observation, slope: float, target: ResolvedTarg
         return latest.as_of
     if slope == 0:
         return None
-    days = (_reach_edge(target, latest.value) - latest.value) / slope
+    days = ratio(difference(_reach_edge(target, latest.value), latest.value), abs(slope))
+    days = days if slope > 0 else -days
     if days <= 0 or days > MAX_PROJECTION_DAYS:
         return None
+    if latest.as_of.toordinal() + math.ceil(days) > date.max.toordinal():
+        return None  # beyond the calendar: as good as never
     return latest.as_of + timedelta(days=math.ceil(days))
 
 
@@ -116,7 +133,7 @@ def forecast(
     return Forecast(
         slope_per_day=slope,
         deadline=target.deadline,
-        value_at_deadline=latest.value + slope * days,
+        value_at_deadline=total(latest.value, product(slope, days)),
         reach_date=projected_reach_date(latest, slope, target),
         evidence=tuple(obs.event_id for obs in points),
     )

@@ -221,19 +221,33 @@ class MilestoneDefinition(_Frozen):
         return self
 
 
+# The arrival of an event stored before arrival order was recorded: older than any recorded one.
+UNKNOWN_ARRIVAL = -1
+RevisionKey = tuple[int, AwareDatetime, str]
+
+
+def revision_key(arrival: int, received_at: AwareDatetime, event_id: str) -> RevisionKey:
+    """Which of two reports of the same as_of counts: the one the system received last (its
+    record's offset in the KPI's partition), not the one the sender dated last (its CloudEvents
+    time, which the sender chooses: a report dated 9999-12-31 could never be corrected). The
+    sender's time and the event id only break ties between events of unknown arrival."""
+    return (arrival, received_at, event_id)
+
+
 class Observation(_Frozen):
     """One reported value of a KPI. as_of is the date the value describes; among reports
-    with the same as_of the latest received (then the greatest event id) is the revision
-    that counts."""
+    with the same as_of the last to arrive is the revision that counts (see revision_key)."""
 
     event_id: str
     value: float
     as_of: date
     received_at: AwareDatetime
+    # The event's first record offset in its (the KPI's) partition of the events topic.
+    arrival: int = UNKNOWN_ARRIVAL
 
     @property
-    def revision_key(self) -> tuple[AwareDatetime, str]:
-        return (self.received_at, self.event_id)
+    def revision_key(self) -> RevisionKey:
+        return revision_key(self.arrival, self.received_at, self.event_id)
 
 
 class ReportedState(StrEnum):
@@ -253,10 +267,12 @@ class MilestoneReport(_Frozen):
     expected_completion: date | None = None
     as_of: date
     received_at: AwareDatetime
+    # As Observation.arrival.
+    arrival: int = UNKNOWN_ARRIVAL
 
     @property
-    def revision_key(self) -> tuple[AwareDatetime, str]:
-        return (self.received_at, self.event_id)
+    def revision_key(self) -> RevisionKey:
+        return revision_key(self.arrival, self.received_at, self.event_id)
 
 
 class AssessmentRating(StrEnum):

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Generic, TypeVar
 
+from services.kpi.domain.arithmetic import ratio
 from services.kpi.domain.forecast import Forecast, forecast
 from services.kpi.domain.model import (
     Evaluation,
@@ -184,7 +185,7 @@ def kpi_facts(defn: KpiDefinition, state: KpiState, today: date) -> KpiFacts:
         planned = trajectory.planned_at(compared_on)
         gap_target = trajectory.target_for(compared_on)
         gap = shortfall(defn.direction, planned, latest.value)
-        gap_ratio = gap / trajectory.span_to(gap_target)
+        gap_ratio = ratio(gap, trajectory.span_to(gap_target))
     next_target = next((t for t in targets if t.deadline >= today), None)
     projection: Forecast | None = None
     forecast_ratio: float | None = None
@@ -197,7 +198,7 @@ def kpi_facts(defn: KpiDefinition, state: KpiState, today: date) -> KpiFacts:
         )
         if projection is not None and next_target is not None:
             miss = shortfall(defn.direction, next_target.value, projection.value_at_deadline)
-            forecast_ratio = miss / trajectory.span_to(next_target)
+            forecast_ratio = ratio(miss, trajectory.span_to(next_target))
     return KpiFacts(
         defn=defn,
         today=today,

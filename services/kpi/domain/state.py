@@ -3,8 +3,10 @@
 Each state is a bounded summary and a pure function of the *set* of events applied to it:
 every field is a join (max / min / top-N by a total order on event fields), so applying
 events in any order gives the same state and applying an event twice is the same as once.
-Events are ordered by as_of (the date the value describes), never by arrival; among events
-with the same as_of, the revision with the greatest (received_at, event_id) wins.
+Events are ordered by as_of (the date the value describes); among events with the same as_of,
+the revision that arrived last wins (model.revision_key: the record offset in the KPI's
+partition, never the sender's time), so the state is a function of the set of (event, arrival)
+pairs, whatever order the consumer folds them in.
 
 Exactly-once by event id is the store's job (a unique index); the state only has to be
 idempotent for the event it is given. A change to the definition that changes the state's

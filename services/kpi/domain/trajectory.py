@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
+from services.kpi.domain.arithmetic import difference, interpolate, product
 from services.kpi.domain.fiscal import fiscal_year_end, fiscal_year_of
 from services.kpi.domain.model import (
     Accumulation,
@@ -84,7 +85,7 @@ def resolve_targets(
             if base is None:
                 assert target.relative.base_fiscal_year is not None
                 return UnresolvedBase(target.deadline, target.relative.base_fiscal_year)
-            value = base[0] * (1.0 + target.relative.change_ratio)
+            value = product(base[0], 1.0 + target.relative.change_ratio)
             if base[1] is not None:
                 evidence.append(base[1])
         resolved.append(
@@ -123,7 +124,7 @@ class Trajectory:
         if i == len(points):
             return points[-1][1]
         (x0, v0), (x1, v1) = (ordinals[i - 1], points[i - 1][1]), (ordinals[i], points[i][1])
-        return v0 + (v1 - v0) * (x - x0) / (x1 - x0)
+        return interpolate(v0, v1, (x - x0) / (x1 - x0))
 
     def target_for(self, day: date) -> ResolvedTarget:
         """The target governing `day`: the first with deadline >= day, else the final one."""
@@ -138,7 +139,7 @@ class Trajectory:
         Falls back to |target| then 1.0 when the target equals the start ("maintain X"), so
         a ratio is always defined.
         """
-        span = abs(target.value - self.start_value)
+        span = abs(difference(target.value, self.start_value))
         if span > 0:
             return span
         return abs(target.value) if target.value != 0 else 1.0
@@ -161,11 +162,14 @@ def comparison_date(defn: KpiDefinition, as_of: date) -> date:
     """The plan date an observation is compared with: per-period values describe the whole
     fiscal year, so they meet the plan at that year's end."""
     if defn.accumulation is Accumulation.PER_PERIOD:
-        return fiscal_year_end(fiscal_year_of(as_of))
+        fiscal_year = fiscal_year_of(as_of)
+        # The last fiscal year the calendar can end (FY9999 would end in the year 10000).
+        return fiscal_year_end(fiscal_year) if fiscal_year < date.max.year else date.max
     return as_of
 
 
 def shortfall(direction: Direction, planned: float, actual: float) -> float:
     """How far `actual` is behind `planned` in the direction of progress (0 if ahead)."""
-    gap = planned - actual if direction is Direction.INCREASE else actual - planned
-    return max(gap, 0.0)
+    if direction is Direction.INCREASE:
+        return max(difference(planned, actual), 0.0)
+    return max(difference(actual, planned), 0.0)

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
 from services.kpi.domain.model import (
+    UNKNOWN_ARRIVAL,
     Accumulation,
     Baseline,
     Direction,
@@ -34,12 +35,14 @@ def obs(
     as_of: date,
     event_id: str | None = None,
     received_at: datetime | None = None,
+    arrival: int = UNKNOWN_ARRIVAL,
 ) -> Observation:
     return Observation(
         event_id=event_id or f"obs-{as_of.isoformat()}-{value:g}",
         value=value,
         as_of=as_of,
         received_at=received_at or RECEIVED,
+        arrival=arrival,
     )
 
 
@@ -102,6 +105,7 @@ def report(
     expected: date | None = None,
     event_id: str | None = None,
     received_at: datetime | None = None,
+    arrival: int = UNKNOWN_ARRIVAL,
 ) -> MilestoneReport:
     return MilestoneReport(
         event_id=event_id or f"rep-{as_of.isoformat()}-{state.value}",
@@ -110,6 +114,7 @@ def report(
         expected_completion=expected,
         as_of=as_of,
         received_at=received_at or RECEIVED,
+        arrival=arrival,
     )
 
 

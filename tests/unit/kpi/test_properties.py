@@ -37,6 +37,8 @@ SETTINGS = settings(max_examples=150, deadline=None)
 
 offsets = st.integers(min_value=0, max_value=6 * 365)
 values = st.integers(min_value=-100, max_value=100).map(float)
+# Record offsets in the KPI's partition; -1 is unknown (stored before arrivals were recorded).
+arrivals = st.integers(min_value=-1, max_value=20)
 # Targets lie ahead of most values in the direction of progress, so every status occurs.
 ahead = st.integers(min_value=50, max_value=400).map(float)
 
@@ -87,7 +89,8 @@ def definitions(draw: st.DrawFn) -> KpiDefinition:
 
 @st.composite
 def observation_lists(draw: st.DrawFn, max_size: int = 12) -> list[Observation]:
-    """Distinct event ids; dates and arrival times may collide to exercise revisions."""
+    """Distinct event ids; dates, arrivals and sender times may collide to exercise revisions
+    (an unknown arrival, -1, is an event stored before arrivals were recorded)."""
     n = draw(st.integers(min_value=0, max_value=max_size))
     return [
         Observation(
@@ -95,6 +98,7 @@ def observation_lists(draw: st.DrawFn, max_size: int = 12) -> list[Observation]:
             value=draw(values),
             as_of=day(draw(offsets)),
             received_at=RECEIVED + timedelta(hours=draw(st.integers(min_value=0, max_value=3))),
+            arrival=draw(arrivals),
         )
         for i in range(n)
     ]
@@ -129,7 +133,11 @@ def test_better_latest_observation_never_worsens_status(
     statuses = []
     for v in (value, value + step):
         newest = Observation(
-            event_id="newest", value=v, as_of=latest_day, received_at=RECEIVED + timedelta(days=1)
+            event_id="newest",
+            value=v,
+            as_of=latest_day,
+            received_at=RECEIVED + timedelta(days=1),
+            arrival=1000,  # arrived after everything in the history
         )
         statuses.append(evaluate_kpi(defn, state_of(defn, [*history, newest]), today).status)
     worse, better = statuses
@@ -206,6 +214,7 @@ def report_lists(draw: st.DrawFn) -> list[MilestoneReport]:
             expected_completion=draw(st.none() | offsets.map(day)),
             as_of=day(draw(st.integers(min_value=3 * 365, max_value=5 * 365))),
             received_at=RECEIVED + timedelta(hours=draw(st.integers(min_value=0, max_value=3))),
+            arrival=draw(arrivals),
         )
         for i in range(n)
     ]
@@ -254,3 +263,34 @@ def test_episodes_follow_bad_runs(statuses: list[Status]) -> None:
             assert transition.state.episode_id is None
         state, previous = transition.state, status
     assert len(set(run_ids)) == len(run_ids)
+
+
+@SETTINGS
+@given(history=observation_lists(), sender_times=st.data())
+def test_the_last_arrival_wins_whatever_the_senders_clock(
+    history: list[Observation], sender_times: st.DataObject
+) -> None:
+    """Among reports of one as_of with known arrivals, the state keeps the last to arrive, in
+    any fold order and whatever CloudEvents times their senders chose."""
+    defn = KpiDefinition(id="k", measure_id="m", direction=Direction.INCREASE, forecast_window=8)
+    as_of = day(100)
+    reports = [
+        o.model_copy(
+            update={
+                "as_of": as_of,
+                "arrival": i,
+                "received_at": sender_times.draw(
+                    st.datetimes(
+                        min_value=datetime(2000, 1, 1),  # naive bounds, aware values
+                        max_value=datetime(9999, 12, 31, 23, 59, 59),
+                        timezones=st.just(UTC),
+                    )
+                ),
+            }
+        )
+        for i, o in enumerate(history)
+    ]
+    order = sender_times.draw(st.permutations(reports))
+    state = state_of(defn, order)
+    if reports:
+        assert state.window == (reports[-1],)

@@ -41,8 +41,36 @@ def test_late_event_older_than_the_window_is_ignored_by_the_window() -> None:
     assert after.first == old
 
 
+def test_a_later_arrival_wins_over_a_report_dated_in_the_far_future() -> None:
+    """A report whose sender dated it 9999-12-31 is corrected by a report for the same as_of
+    that arrives later (a greater offset in the KPI's partition) with the real time, in either
+    fold order: the system's arrival order decides, not the sender's clock."""
+    day = date(2023, 3, 31)
+    forged = obs(
+        1_000_000,
+        day,
+        "forged",
+        received_at=datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        arrival=10,
+    )
+    correction = obs(45, day, "correction", received_at=EARLY, arrival=11)
+    for order in ([forged, correction], [correction, forged]):
+        state = state_of(kpi(), order)
+        assert state.window == (correction,)
+        assert state.first == correction
+
+
+def test_an_event_of_unknown_arrival_is_older_than_any_arrived_one() -> None:
+    """Events stored before arrivals were recorded (-1) lose to any event with an arrival."""
+    day = date(2023, 3, 31)
+    legacy = obs(40, day, "legacy", received_at=LATE)
+    arrived = obs(45, day, "arrived", received_at=EARLY, arrival=0)
+    assert state_of(kpi(), [legacy, arrived]).window == (arrived,)
+    assert state_of(kpi(), [arrived, legacy]).window == (arrived,)
+
+
 def test_revision_of_same_date_latest_received_wins() -> None:
-    """Two reports for one as_of: the later received counts, in either arrival order."""
+    """Two reports of unknown arrival for one as_of: the later sent counts, in either order."""
     day = date(2023, 3, 31)
     first = obs(40, day, "e1", received_at=EARLY)
     correction = obs(45, day, "e2", received_at=LATE)
