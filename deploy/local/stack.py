@@ -863,13 +863,11 @@ def cmd_start(with_prometheus: bool = True) -> list[Component]:
         if component.start():
             started.append(component)
     # Topics with explicit partition counts and the database indexes, through the real clients.
+    # Each service's database on the local FerretDB, by the variables the services read.
     shinchoku(
         "infra",
         "init",
-        env={
-            "SHINCHOKU_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{KAFKA_PORT}",
-            "SHINCHOKU_MONGO__URL": f"mongodb://127.0.0.1:{MONGO_PORT}",
-        },
+        env={"SHINCHOKU_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{KAFKA_PORT}", **service_env()},
     )
     return started
 
@@ -902,9 +900,7 @@ def cmd_run() -> None:
         os.environ["SHINCHOKU_ADMIN_TOKEN"] = token
         log(f"SHINCHOKU_ADMIN_TOKEN was unset; generated for this run: {token}")
     # The catalogue first, so the services' first sweep evaluates every KPI and milestone.
-    shinchoku(
-        "catalogue", "load", env={"SHINCHOKU_MONGO__URL": f"mongodb://127.0.0.1:{MONGO_PORT}"}
-    )
+    shinchoku("catalogue", "load", env=service_env())
     started += [svc for svc in SERVICES if svc.start()]
     print()
     print("Shinchoku is running:")
@@ -1016,7 +1012,6 @@ def demo_env(days: int, speed: float) -> dict[str, str]:
     webhook target, a short grouping window."""
     start = time.time() + DEMO_STARTUP_S
     env = {
-        "SHINCHOKU_MONGO__DATABASE": DEMO_DATABASE,
         "SHINCHOKU_KPI_CLOCK_OFFSET_DAYS": str(-days),
         "SHINCHOKU_KPI_CLOCK_RATE": repr(speed * 86_400),
         "SHINCHOKU_KPI_CLOCK_START": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(start)),
@@ -1025,8 +1020,12 @@ def demo_env(days: int, speed: float) -> dict[str, str]:
         "SHINCHOKU_ALERTS_GROUPING_WINDOW_S": "5",
     }
     for service in SERVICE_PORTS:
-        env[f"SHINCHOKU_{service.upper()}_MONGO__DATABASE"] = DEMO_DATABASE
+        env[f"SHINCHOKU_{service.upper()}_MONGO__DATABASE"] = demo_database(service)
     return env
+
+
+def demo_database(service: str) -> str:
+    return f"{DEMO_DATABASE}_{service}"
 
 
 def wait_for_subscription(
@@ -1080,9 +1079,10 @@ def cmd_demo() -> None:
     if not os.environ.get("SHINCHOKU_ADMIN_TOKEN"):
         os.environ["SHINCHOKU_ADMIN_TOKEN"] = secrets.token_urlsafe(24)
     token = os.environ["SHINCHOKU_ADMIN_TOKEN"]
-    log(f"demo: a fresh database {DEMO_DATABASE!r} with the catalogue")
-    drop_mongo_database(DEMO_DATABASE)
-    environment = {"SHINCHOKU_MONGO__DATABASE": DEMO_DATABASE}
+    log(f"demo: fresh databases {DEMO_DATABASE}_<service>, the catalogue in ingest's and kpi's")
+    for service in SERVICE_PORTS:
+        drop_mongo_database(demo_database(service))
+    environment = {**service_env(), **demo_env(days, speed)}
     shinchoku("infra", "init", env=environment)
     shinchoku("catalogue", "load", env=environment)
     children: list[subprocess.Popen[bytes]] = []
