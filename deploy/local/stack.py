@@ -941,6 +941,9 @@ def cmd_test(pytest_args: Sequence[str]) -> int:
             "SHINCHOKU_TEST_MONGO": f"mongodb://127.0.0.1:{MONGO_PORT}",
             "SHINCHOKU_TEST_PROMETHEUS": f"http://127.0.0.1:{PROMETHEUS_PORT}",
         }
+        if FERRETDB_BACKEND == "postgresql":
+            # Tests that stop a FerretDB of their own run it on this PostgreSQL too.
+            env["SHINCHOKU_TEST_POSTGRES"] = f"postgres://postgres@127.0.0.1:{POSTGRES_PORT}"
         result = subprocess.run(
             [str(VENV / "bin" / "pytest"), *pytest_args], cwd=ROOT, env=env, check=False
         )
