@@ -477,7 +477,7 @@ class Bench:
         else:
             reading = "two are slower: "
         if ratio <= 1.05:
-            reading += f"{os.cpu_count()} cores and one single-writer FerretDB shared by both"
+            reading += f"{os.cpu_count()} cores and one FerretDB (and its storage) shared by both"
         self.row(
             "horizontal",
             "kpi instances in one group (6 partitions): 1 → 2",
