@@ -1085,7 +1085,11 @@ def cmd_demo() -> None:
     log(f"demo: fresh databases {DEMO_DATABASE}_<service>, the catalogue in ingest's and kpi's")
     for service in SERVICE_PORTS:
         drop_mongo_database(demo_database(service))
-    environment = {**service_env(), **demo_env(days, speed)}
+    environment = {
+        "SHINCHOKU_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{KAFKA_PORT}",
+        **service_env(),
+        **demo_env(days, speed),
+    }
     shinchoku("infra", "init", env=environment)
     shinchoku("catalogue", "load", env=environment)
     children: list[subprocess.Popen[bytes]] = []
