@@ -396,7 +396,34 @@ KAFKA = Component(
 # PostgreSQL (FerretDB's default backend)
 
 POSTGRES_DIR = STACK / "postgres"
-POSTGRES_DATA = Path(os.environ.get("SHINCHOKU_POSTGRES_DATA_DIR", POSTGRES_DIR / "data")).resolve()
+
+
+def reachable_by_others(path: Path) -> bool:
+    """Every existing folder on the way to `path` can be entered by any user (folders still to
+    be created are made 0755)."""
+    return all(
+        os.stat(folder).st_mode & 0o001 for folder in [*path.parents, path] if folder.exists()
+    )
+
+
+def postgres_data_dir(explicit: str | None, default: Path, as_root: bool) -> Path:
+    """The cluster's folder: SHINCHOKU_POSTGRES_DATA_DIR, else the cache folder's
+    `stack/postgres/data`, unless the stack runs as root from a checkout the `postgres` account
+    cannot enter (say under /root, 0700): then one cluster per cache folder in that account's
+    home, /var/lib/postgresql/shinchoku-<hash of the cache folder>/data."""
+    if explicit:
+        return Path(explicit).resolve()
+    if not as_root or reachable_by_others(default):
+        return default
+    digest = hashlib.sha256(str(default).encode()).hexdigest()[:12]
+    return Path("/var/lib/postgresql") / f"shinchoku-{digest}" / "data"
+
+
+POSTGRES_DATA = postgres_data_dir(
+    os.environ.get("SHINCHOKU_POSTGRES_DATA_DIR"),
+    (POSTGRES_DIR / "data").resolve(),
+    as_root=os.geteuid() == 0,
+)
 # The system account PostgreSQL runs as when the stack is started by root (Debian's package
 # creates it); an unprivileged user runs it as themself.
 POSTGRES_USER = "postgres"
@@ -485,12 +512,11 @@ def prepare_postgres() -> None:
     if os.geteuid() == 0:
         account = pwd.getpwnam(POSTGRES_USER)
         # Every folder above the cluster must be traversable by that account.
-        for parent in reversed(POSTGRES_DATA.parents):
-            if parent.exists() and not os.stat(parent).st_mode & 0o001:
-                raise StackError(
-                    f"postgresql: the '{POSTGRES_USER}' user cannot enter {parent}; set "
-                    "SHINCHOKU_POSTGRES_DATA_DIR to a folder it can reach"
-                )
+        if not reachable_by_others(POSTGRES_DATA.parent):
+            raise StackError(
+                f"postgresql: the '{POSTGRES_USER}' user cannot reach {POSTGRES_DATA}; set "
+                "SHINCHOKU_POSTGRES_DATA_DIR to a folder it can reach"
+            )
         if not POSTGRES_DATA.exists():
             POSTGRES_DATA.mkdir(mode=0o700)
         os.chown(POSTGRES_DATA, account.pw_uid, account.pw_gid)

@@ -4,6 +4,7 @@ read without starting anything)."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -49,3 +50,26 @@ def test_local_ferretdb_on_sqlite_when_asked(monkeypatch: pytest.MonkeyPatch) ->
     command = stack.FERRETDB.command()
     assert "-handler=sqlite" in command
     assert f"-sqlite-url=file:{stack.FERRETDB_DATA}/" in command
+
+
+def test_the_cluster_moves_where_postgres_can_reach_it_when_the_checkout_is_closed(
+    tmp_path: Path,
+) -> None:
+    """Run as root from a folder only root may enter, the cluster goes to the postgres account's
+    home (one per cache folder); otherwise it stays in the cache; an explicit folder wins."""
+    stack = fresh_stack_module()
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    closed.chmod(0o700)
+    default = closed / "cache" / "stack" / "postgres" / "data"
+    moved = stack.postgres_data_dir(None, default, as_root=True)
+    assert moved.parts[:4] == ("/", "var", "lib", "postgresql")
+    assert moved == stack.postgres_data_dir(None, default, as_root=True)
+    assert stack.postgres_data_dir(None, default, as_root=False) == default
+    assert (
+        stack.postgres_data_dir(str(tmp_path / "mine"), default, as_root=True)
+        == (tmp_path / "mine").resolve()
+    )
+    # Folders still to be created are made 0755: reachable.
+    open_default = Path("/shinchoku-not-created") / "stack" / "postgres" / "data"
+    assert stack.postgres_data_dir(None, open_default, as_root=True) == open_default
