@@ -246,8 +246,9 @@ class Scratch:
 
 
 @contextlib.asynccontextmanager
-async def scratch(prefix: str) -> AsyncIterator[Scratch]:
-    endpoints = StackEndpoints()
+async def scratch(prefix: str, mongo_url: str | None = None) -> AsyncIterator[Scratch]:
+    """`mongo_url`: another MongoDB-compatible server than the stack's (a backend comparison)."""
+    endpoints = StackEndpoints() if mongo_url is None else StackEndpoints(mongo=mongo_url)
     run_id = f"{prefix}{secrets.token_hex(3)}"
     mongo = create_mongo_client(
         MongoSettings(url=endpoints.mongo, database="admin"), app_name=f"bench-{prefix}"

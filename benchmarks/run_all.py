@@ -478,7 +478,7 @@ class Bench:
         else:
             reading = "two are slower: "
         if ratio <= 1.05:
-            reading += f"{os.cpu_count()} cores and one single-writer FerretDB shared by both"
+            reading += f"{os.cpu_count()} cores and one FerretDB (and its storage) shared by both"
         self.row(
             "horizontal",
             "kpi instances in one group (6 partitions): 1 → 2",
@@ -654,19 +654,28 @@ class Bench:
         s = self.s
         topics = await self.r.topic_set("latency")
         probes = synthetic_kpis(s.probe_kpis, prefix="probe", measures=1, measure_prefix="m.probe")
-        database = await self.catalogue_database("latency", self.kpis + probes)
-        key = await create_api_key(self.r.mongo, database)
+        # Each service on its own database, as deployed: the catalogue copied into ingest's and
+        # kpi's (what `shinchoku catalogue load` does), the API key in ingest's.
+        databases = {
+            "ingest": await self.catalogue_database("latency_ingest", self.kpis + probes),
+            "kpi": await self.catalogue_database("latency_kpi", self.kpis + probes),
+            "alerts": self.r.database("latency_alerts"),
+        }
+        key = await create_api_key(self.r.mongo, databases["ingest"])
         token = secrets.token_urlsafe(16)
         specs = [
-            ("ingest", service_env("ingest", self.r, topics, database, admin_token=token)),
-            ("kpi", service_env("kpi", self.r, topics, database, admin_token=token)),
+            (
+                "ingest",
+                service_env("ingest", self.r, topics, databases["ingest"], admin_token=token),
+            ),
+            ("kpi", service_env("kpi", self.r, topics, databases["kpi"], admin_token=token)),
             (
                 "alerts",
                 service_env(
                     "alerts",
                     self.r,
                     topics,
-                    database,
+                    databases["alerts"],
                     admin_token=token,
                     extra={"SHINCHOKU_ALERTS_GROUPING_WINDOW_S": "0"},
                 ),
@@ -699,7 +708,8 @@ class Bench:
             for service in services:
                 rss = peak_rss_mb(service.process.pid)
                 self.figure(f"memory.latency_{service.name}_peak_rss_mb", rss)
-        await self.r.drop_database(database)
+        for database in databases.values():
+            await self.r.drop_database(database)
 
     def report_latency(self) -> None:
         for rate in self.s.rates:
@@ -1119,6 +1129,10 @@ async def run(settings: Settings) -> dict[str, Any]:
             if "pipeline" in sections:
                 bench.report_horizontal()
             bench.say("removing the run's topics and databases")
+    compared = [section for section in ("pipeline", "latency") if section in sections]
+    compare_url = os.environ.get("SHINCHOKU_BENCH_COMPARE_MONGO")
+    if compared and compare_url:
+        await compare_backend(bench, settings, compared, compare_url)
     if "scale" in sections and settings.history[-1] < 1_000_000:
         bench.notes.append(
             f"scale: measured up to {settings.history[-1]:,} prior observations; "
@@ -1137,6 +1151,44 @@ async def run(settings: Settings) -> dict[str, Any]:
         "load_average_at_end": load_average(),
         "wall_s": round(time.perf_counter() - bench.started, 1),
     }
+
+
+async def compare_backend(
+    bench: Bench, settings: Settings, sections: list[str], mongo_url: str
+) -> None:
+    """The pipeline (one kpi service) and latency sections again, on a second FerretDB with
+    another storage backend (`make bench` starts one on SQLite beside the PostgreSQL-backed
+    stack), same broker, same run: figures under `<backend>.`, rows beside the first ones."""
+    backend = os.environ.get("SHINCHOKU_BENCH_COMPARE_BACKEND", "compare")
+    main_backend = os.environ.get("SHINCHOKU_BENCH_BACKEND", "stack")
+    async with scratch("c", mongo_url) as resources:
+        other = Bench(resources, settings)
+        async with other.opened():
+            other.started = bench.started
+            other.say(f"comparison on the {backend} backend ({mongo_url}): {', '.join(sections)}")
+            if "pipeline" in sections:
+                events = observation_events(other.kpis, settings.events, tag="pipeline")
+                rate = await other.kpi_throughput("cmp_pipe1", 1, events)
+                other.figure("pipeline.events_per_s", rate.per_s)
+                other.details["pipeline"] = {"one": asdict(rate)}
+            if "latency" in sections:
+                await bench.settle("comparison latency", settings.settle_s)
+                await timed(other, "latency", other.latency)
+            if "pipeline" in sections:
+                other.report_pipeline()
+            if "latency" in sections:
+                other.report_latency()
+    for name, value in other.figures.items():
+        bench.figures[f"{backend}.{name}"] = value
+    bench.details[backend] = other.details
+    bench.details["backends"] = {"main": main_backend, "compared": backend}
+    for section, what, value, note in other.rows:
+        bench.rows.append((f"{section} ({backend})", what, value, note))
+    bench.notes.extend(other.notes)
+    bench.notes.append(
+        f"rows marked ({backend}) ran the same sections on FerretDB's {backend} backend in this "
+        f"run; the others on {main_backend}"
+    )
 
 
 def print_table(report: dict[str, Any]) -> None:

@@ -18,13 +18,13 @@ from shared.kafka import ensure_topics
 from shared.mongo import create_mongo_client, mongo_reachable
 from shared.settings import InfraSettings
 
-# Every service's index definitions, applied by `infra init` (each service also applies its own
-# at start-up, so a fresh test database needs no separate step).
-INDEX_MODULES = (
-    "services.ingest.adapters.indexes",
-    "services.kpi.adapters.indexes",
-    "services.alerts.adapters.indexes",
-)
+# Every service's index definitions, applied by `infra init` to that service's own database
+# (each service also applies its own at start-up, so a fresh test database needs no separate step).
+INDEX_MODULES = {
+    "ingest": "services.ingest.adapters.indexes",
+    "kpi": "services.kpi.adapters.indexes",
+    "alerts": "services.alerts.adapters.indexes",
+}
 
 
 async def wait_and_init(settings: InfraSettings, timeout_s: float, create: bool) -> None:
@@ -34,19 +34,22 @@ async def wait_and_init(settings: InfraSettings, timeout_s: float, create: bool)
     while time.monotonic() < deadline:
         try:
             created = await ensure_topics(settings.kafka, settings.topics) if create else []
-            mongo = create_mongo_client(settings.mongo, app_name="shinchoku-infra")
-            try:
-                if not await mongo_reachable(mongo, 3.0):
-                    raise ConnectionError(f"MongoDB at {settings.mongo.url} did not answer a ping")
-                if create:
-                    database = mongo[settings.mongo.database]
-                    for module_name in INDEX_MODULES:
-                        module: Any = importlib.import_module(module_name)
-                        await module.ensure_indexes(database)
-            finally:
-                await mongo.close()
+            ensured = []
+            for service, mongo_settings in settings.service_databases().items():
+                mongo = create_mongo_client(mongo_settings, app_name="shinchoku-infra")
+                try:
+                    if not await mongo_reachable(mongo, 3.0):
+                        raise ConnectionError(
+                            f"MongoDB at {mongo_settings.url} ({service}) did not answer a ping"
+                        )
+                    if create:
+                        module: Any = importlib.import_module(INDEX_MODULES[service])
+                        await module.ensure_indexes(mongo[mongo_settings.database])
+                        ensured.append(f"{service}: '{mongo_settings.database}'")
+                finally:
+                    await mongo.close()
             action = f"created topics {created}" if created else "topics present"
-            print(f"infra ready: {action}; indexes ensured in '{settings.mongo.database}'")
+            print(f"infra ready: {action}; indexes ensured in {', '.join(ensured) or '-'}")
             return
         except (KafkaError, PyMongoError, OSError) as error:
             # bounded retry: the broker may still be electing itself; anything else is a bug

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -42,9 +42,32 @@ class MongoSettings(BaseModel):
     server_selection_timeout_ms: int = 5_000
 
 
+# Each service owns one database (and may be given its own server): nothing reads another
+# service's collections. The catalogue is the one shared input, and `shinchoku catalogue load`
+# writes a copy of it into the database of every service that reads it.
+SERVICE_DATABASES = {
+    "ingest": "shinchoku_ingest",
+    "kpi": "shinchoku_kpi",
+    "alerts": "shinchoku_alerts",
+}
+# ingest checks ownership and kinds against it; kpi evaluates against its definitions.
+CATALOGUE_READERS = ("ingest", "kpi")
+
+
+def service_mongo(service: str) -> MongoSettings:
+    """A service's default database settings (its settings class's `mongo` default)."""
+    return MongoSettings(database=SERVICE_DATABASES[service])
+
+
 class ServiceSettings(BaseSettings):
+    # Partial update: SHINCHOKU_KPI_MONGO__URL alone keeps the kpi service's own database name
+    # (a nested group given by the environment is merged into the field's default, not rebuilt).
     model_config = SettingsConfigDict(
-        env_prefix="SHINCHOKU_", env_nested_delimiter="__", extra="ignore", populate_by_name=True
+        env_prefix="SHINCHOKU_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        populate_by_name=True,
+        nested_model_default_partial_update=True,
     )
 
     kafka: KafkaSettings = KafkaSettings()
@@ -61,6 +84,34 @@ class ServiceSettings(BaseSettings):
 
 
 class InfraSettings(ServiceSettings):
-    """For the CLI's infrastructure commands (topic and index creation)."""
+    """For the CLI's infrastructure commands: topics, every service's indexes, the catalogue
+    copies, API keys.
+
+    Each service's database is read from the variables that service itself reads
+    (``SHINCHOKU_INGEST_MONGO__URL``, ``SHINCHOKU_KPI_MONGO__DATABASE``, ...: the field
+    ``ingest_mongo`` under the prefix ``SHINCHOKU_`` is the same variable as ``mongo`` under
+    ``SHINCHOKU_INGEST_``), so these commands write where the services look.
+    """
 
     model_config = SettingsConfigDict(env_prefix="SHINCHOKU_")
+
+    ingest_mongo: MongoSettings = service_mongo("ingest")
+    kpi_mongo: MongoSettings = service_mongo("kpi")
+    alerts_mongo: MongoSettings = service_mongo("alerts")
+
+    @model_validator(mode="after")
+    def _no_shared_database(self) -> InfraSettings:
+        if "mongo" in self.model_fields_set:
+            raise ValueError(
+                "SHINCHOKU_MONGO__* is not read: each service has its own database, set by "
+                "SHINCHOKU_INGEST_MONGO__*, SHINCHOKU_KPI_MONGO__* and SHINCHOKU_ALERTS_MONGO__*"
+            )
+        return self
+
+    def service_databases(self) -> dict[str, MongoSettings]:
+        return {"ingest": self.ingest_mongo, "kpi": self.kpi_mongo, "alerts": self.alerts_mongo}
+
+    def catalogue_databases(self) -> dict[str, MongoSettings]:
+        """Where `shinchoku catalogue load` writes its copies."""
+        databases = self.service_databases()
+        return {service: databases[service] for service in CATALOGUE_READERS}

@@ -54,5 +54,7 @@ async def mongo(mongo_config: MongoSettings) -> AsyncIterator[MongoClient]:
     if not await mongo_reachable(client, 10.0):
         pytest.fail(f"MongoDB (FerretDB) is not reachable at {mongo_config.url}: run `make test`")
     yield client
-    await client.drop_database(mongo_config.database)
+    # With the databases of the services e2e tests run on it (tests/support/services.py).
+    for suffix in ("", "_ingest", "_kpi", "_alerts"):
+        await client.drop_database(f"{mongo_config.database}{suffix}")
     await client.close()

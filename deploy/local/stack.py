@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import hashlib
 import os
+import pwd
 import secrets
 import shutil
 import signal
@@ -50,6 +51,7 @@ def port(name: str, default: int) -> int:
 
 
 KAFKA_PORT = port("SHINCHOKU_KAFKA_PORT", 9092)
+POSTGRES_PORT = port("SHINCHOKU_POSTGRES_PORT", 5432)
 KAFKA_CONTROLLER_PORT = port("SHINCHOKU_KAFKA_CONTROLLER_PORT", 9093)
 MONGO_PORT = port("SHINCHOKU_MONGO_PORT", 27017)
 PROMETHEUS_PORT = port("SHINCHOKU_PROMETHEUS_PORT", 9090)
@@ -165,6 +167,10 @@ class Component:
     prepare: Callable[[], None] = lambda: None
     env: Callable[[], dict[str, str]] = dict
     extra_ports: list[int] = field(default_factory=list)
+    # Run as this system user when started by root (PostgreSQL refuses to run as root).
+    user: str | None = None
+    # PostgreSQL's "fast" shutdown is SIGINT; its SIGTERM waits for every client to leave.
+    stop_signal: int = signal.SIGTERM
 
     @property
     def pidfile(self) -> Path:
@@ -212,15 +218,20 @@ class Component:
         LOGS.mkdir(parents=True, exist_ok=True)
         RUN.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env()}
+        as_user: dict[str, object] = {}
+        if self.user is not None and os.geteuid() == 0:
+            account = pwd.getpwnam(self.user)
+            as_user = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
         with self.logfile.open("ab") as out:
             process = subprocess.Popen(
                 self.command(),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                cwd=ROOT,
+                cwd="/" if as_user else ROOT,
                 env=env,
                 start_new_session=True,
+                **as_user,  # type: ignore[arg-type]
             )
         self.pidfile.write_text(str(process.pid))
         log(f"{self.name}: started (pid {process.pid}), waiting for port {self.port}")
@@ -236,7 +247,7 @@ class Component:
             self.pidfile.unlink(missing_ok=True)
             return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
+            os.killpg(pid, self.stop_signal)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and self.running():
             time.sleep(0.2)
@@ -468,11 +479,234 @@ KAFKA = Component(
 
 
 # ---------------------------------------------------------------------------------------------
+# PostgreSQL (FerretDB's default backend)
+
+POSTGRES_DIR = STACK / "postgres"
+
+
+def reachable_by_others(path: Path) -> bool:
+    """Every existing folder on the way to `path` can be entered by any user (folders still to
+    be created are made 0755)."""
+    return all(
+        os.stat(folder).st_mode & 0o001 for folder in [*path.parents, path] if folder.exists()
+    )
+
+
+def postgres_data_dir(explicit: str | None, default: Path, as_root: bool) -> Path:
+    """The cluster's folder: SHINCHOKU_POSTGRES_DATA_DIR, else the cache folder's
+    `stack/postgres/data`, unless the stack runs as root from a checkout the `postgres` account
+    cannot enter (say under /root, 0700): then one cluster per cache folder in that account's
+    home, /var/lib/postgresql/shinchoku-<hash of the cache folder>/data."""
+    if explicit:
+        return Path(explicit).resolve()
+    if not as_root or reachable_by_others(default):
+        return default
+    digest = hashlib.sha256(str(default).encode()).hexdigest()[:12]
+    return Path("/var/lib/postgresql") / f"shinchoku-{digest}" / "data"
+
+
+POSTGRES_DATA = postgres_data_dir(
+    os.environ.get("SHINCHOKU_POSTGRES_DATA_DIR"),
+    (POSTGRES_DIR / "data").resolve(),
+    as_root=os.geteuid() == 0,
+)
+# The system account PostgreSQL runs as when the stack is started by root (Debian's package
+# creates it); an unprivileged user runs it as themself.
+POSTGRES_USER = "postgres"
+# The PostgreSQL database FerretDB stores in (each MongoDB database is a schema inside it).
+FERRETDB_PG_DATABASE = "ferretdb"
+# A throw-away development and test database, tuned like MongoDB's default durability (writes
+# acknowledged before they reach the disk, the journal flushed within ~100 ms): a committed
+# transaction is in the WAL and survives a crash of PostgreSQL itself, but an operating-system
+# crash may lose the last few hundred milliseconds of commits (never corrupts: fsync stays on).
+POSTGRES_SETTINGS = {
+    "listen_addresses": "127.0.0.1",
+    "unix_socket_directories": "",
+    "synchronous_commit": "off",
+    "max_connections": "200",
+    "shared_buffers": "256MB",
+    "max_wal_size": "2GB",
+}
+
+
+def postgres_bin_dir() -> Path:
+    """The newest installed major version of Debian's PostgreSQL (/usr/lib/postgresql/N/bin)."""
+    found = [
+        path.parent
+        for path in Path("/usr/lib/postgresql").glob("*/bin/postgres")
+        if path.parent.parent.name.isdigit()
+    ]
+    if found:
+        return max(found, key=lambda path: int(path.parent.name))
+    on_path = shutil.which("postgres")
+    if on_path:
+        return Path(on_path).resolve().parent
+    raise StackError(
+        "PostgreSQL not found (/usr/lib/postgresql/*/bin/postgres): "
+        "`python3 deploy/local/stack.py install` installs Debian's postgresql package"
+    )
+
+
+def postgres_installed() -> bool:
+    try:
+        bin_dir = postgres_bin_dir()
+    except StackError:
+        return False
+    return all((bin_dir / tool).exists() for tool in ("initdb", "postgres", "pg_isready", "psql"))
+
+
+def install_postgres() -> None:
+    if postgres_installed():
+        log(f"postgresql: installed ({postgres_bin_dir()})")
+        return
+    apt = require_tool("apt-get", "install PostgreSQL (Debian: postgresql) by hand")
+    log("postgresql: installing Debian's postgresql package")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    prefix = [] if os.geteuid() == 0 else [require_tool("sudo", "run as root or install sudo")]
+    run([*prefix, apt, "update", "-qq"], env=env, quiet_log=LOGS / "install-apt.log")
+    run(
+        [*prefix, apt, "install", "-y", "-qq", "--no-install-recommends", "postgresql"],
+        env=env,
+        quiet_log=LOGS / "install-postgresql.log",
+    )
+    # Debian's package may start its own cluster on 5432; ours runs from the cache folder.
+    with contextlib.suppress(Exception):
+        subprocess.run(["service", "postgresql", "stop"], capture_output=True, check=False)
+    if not postgres_installed():
+        raise StackError("the postgresql package installed no /usr/lib/postgresql/*/bin/postgres")
+
+
+def as_postgres(cmd: Sequence[str | Path]) -> list[str]:
+    """The command run as the PostgreSQL account when we are root (it refuses to run as root)."""
+    if os.geteuid() != 0:
+        return [str(c) for c in cmd]
+    try:
+        pwd.getpwnam(POSTGRES_USER)
+    except KeyError:
+        raise StackError(
+            f"no '{POSTGRES_USER}' system user to run PostgreSQL as (Debian's postgresql "
+            "package creates it): reinstall the package or run the stack as a non-root user"
+        ) from None
+    runuser = require_tool("runuser", "install util-linux")
+    return [runuser, "-u", POSTGRES_USER, "--", *[str(c) for c in cmd]]
+
+
+def prepare_postgres() -> None:
+    """Create the cluster once (idempotent), owned by the account PostgreSQL runs as."""
+    bin_dir = postgres_bin_dir()
+    POSTGRES_DATA.parent.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        account = pwd.getpwnam(POSTGRES_USER)
+        # Every folder above the cluster must be traversable by that account.
+        if not reachable_by_others(POSTGRES_DATA.parent):
+            raise StackError(
+                f"postgresql: the '{POSTGRES_USER}' user cannot reach {POSTGRES_DATA}; set "
+                "SHINCHOKU_POSTGRES_DATA_DIR to a folder it can reach"
+            )
+        if not POSTGRES_DATA.exists():
+            POSTGRES_DATA.mkdir(mode=0o700)
+        os.chown(POSTGRES_DATA, account.pw_uid, account.pw_gid)
+    else:
+        POSTGRES_DATA.mkdir(mode=0o700, exist_ok=True)
+    if (POSTGRES_DATA / "PG_VERSION").exists():
+        return
+    log(f"postgresql: creating a cluster in {POSTGRES_DATA}")
+    run(
+        as_postgres(
+            [
+                bin_dir / "initdb",
+                "-D",
+                POSTGRES_DATA,
+                "-U",
+                "postgres",
+                # Local development only: it listens on 127.0.0.1 and trusts connections there.
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+            ]
+        ),
+        quiet_log=LOGS / "postgres-initdb.log",
+    )
+
+
+def postgres_command() -> list[str]:
+    settings = [f"--{name}={value}" for name, value in POSTGRES_SETTINGS.items()]
+    return [
+        str(postgres_bin_dir() / "postgres"),
+        "-D",
+        str(POSTGRES_DATA),
+        "-p",
+        str(POSTGRES_PORT),
+        *settings,
+    ]
+
+
+def postgres_ready() -> bool:
+    """pg_isready: accepting connections (not merely listening while it recovers)."""
+    try:
+        result = subprocess.run(
+            [
+                str(postgres_bin_dir() / "pg_isready"),
+                "-q",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(POSTGRES_PORT),
+                "-t",
+                "2",
+            ],
+            capture_output=True,
+            check=False,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired, StackError):
+        return False
+    return result.returncode == 0
+
+
+def postgres_url(database: str = FERRETDB_PG_DATABASE) -> str:
+    return f"postgres://postgres@127.0.0.1:{POSTGRES_PORT}/{database}"
+
+
+def ensure_postgres_database(name: str) -> None:
+    """CREATE DATABASE unless it exists (FerretDB creates its schemas, not the database)."""
+    psql = [str(postgres_bin_dir() / "psql"), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1"]
+    psql += ["-h", "127.0.0.1", "-p", str(POSTGRES_PORT), "-U", "postgres", "-d", "postgres"]
+    exists = subprocess.run(
+        [*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if exists.returncode != 0:
+        raise StackError(f"postgresql: cannot query its databases: {exists.stderr.strip()}")
+    if exists.stdout.strip() == "1":
+        return
+    run([*psql, "-c", f'CREATE DATABASE "{name}"'], quiet_log=LOGS / "postgres-createdb.log")
+
+
+POSTGRES = Component(
+    name="postgres",
+    port=POSTGRES_PORT,
+    prepare=prepare_postgres,
+    command=postgres_command,
+    ready=postgres_ready,
+    user=POSTGRES_USER,
+    stop_signal=signal.SIGINT,
+)
+
+# ---------------------------------------------------------------------------------------------
 # FerretDB
 
 FERRETDB_DIR = STACK / "ferretdb"
 FERRETDB_BIN = FERRETDB_DIR / "bin" / "shinchoku-ferretdb"
 FERRETDB_DATA = FERRETDB_DIR / "data"
+# postgresql (the default) or sqlite: FerretDB's storage; deploy/README.md compares the two.
+FERRETDB_BACKEND = os.environ.get("SHINCHOKU_FERRETDB_BACKEND", "postgresql")
+if FERRETDB_BACKEND not in ("postgresql", "sqlite"):
+    raise SystemExit(
+        f"SHINCHOKU_FERRETDB_BACKEND={FERRETDB_BACKEND!r}: choose postgresql (default) or sqlite"
+    )
 
 
 def install_ferretdb() -> None:
@@ -495,14 +729,10 @@ def install_ferretdb() -> None:
     marker.write_text(want)
 
 
-def prepare_ferretdb() -> None:
-    FERRETDB_DATA.mkdir(parents=True, exist_ok=True)
-
-
-def mongo_ready() -> bool:
+def mongo_ready(port_number: int = MONGO_PORT) -> bool:
     """OP_MSG {ping: 1} on admin: a real wire-protocol round trip, answered ok: 1."""
     try:
-        with socket.create_connection(("127.0.0.1", MONGO_PORT), timeout=1.0) as sock:
+        with socket.create_connection(("127.0.0.1", port_number), timeout=1.0) as sock:
             # BSON document {"ping": 1, "$db": "admin"}
             elements = b"\x10ping\x00" + (1).to_bytes(4, "little")
             elements += b"\x02$db\x00" + (6).to_bytes(4, "little") + b"admin\x00"
@@ -517,18 +747,46 @@ def mongo_ready() -> bool:
         return False
 
 
-FERRETDB = Component(
-    name="ferretdb",
-    port=MONGO_PORT,
-    prepare=prepare_ferretdb,
-    command=lambda: [
-        str(FERRETDB_BIN),
-        f"-listen-addr=127.0.0.1:{MONGO_PORT}",
-        "-handler=sqlite",
-        f"-sqlite-url=file:{FERRETDB_DATA}/",
-    ],
-    ready=mongo_ready,
-)
+def ferretdb_command(port_number: int, backend: str, data_dir: Path) -> list[str]:
+    common = [str(FERRETDB_BIN), f"-listen-addr=127.0.0.1:{port_number}"]
+    if backend == "sqlite":
+        return [*common, "-handler=sqlite", f"-sqlite-url=file:{data_dir}/"]
+    return [*common, "-handler=postgresql", f"-postgresql-url={postgres_url()}"]
+
+
+def ferretdb_component(name: str, port_number: int, backend: str) -> Component:
+    data_dir = FERRETDB_DATA if name == "ferretdb" else FERRETDB_DIR / f"data-{name}"
+    backend_file = RUN / f"{name}.backend"
+
+    def prepare() -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if backend == "postgresql":
+            ensure_postgres_database(FERRETDB_PG_DATABASE)
+        RUN.mkdir(parents=True, exist_ok=True)
+        backend_file.write_text(backend)
+
+    return Component(
+        name=name,
+        port=port_number,
+        prepare=prepare,
+        command=lambda: ferretdb_command(port_number, backend, data_dir),
+        ready=lambda: mongo_ready(port_number),
+    )
+
+
+def running_backend(component: Component) -> str | None:
+    """The backend a running FerretDB was started on (None when it is not running)."""
+    if not component.running():
+        return None
+    backend_file = RUN / f"{component.name}.backend"
+    return backend_file.read_text().strip() if backend_file.exists() else "sqlite"
+
+
+FERRETDB = ferretdb_component("ferretdb", MONGO_PORT, FERRETDB_BACKEND)
+# `make bench` compares the backends in one run: a second FerretDB, on SQLite, beside the
+# PostgreSQL-backed one (started and stopped by `bench` only).
+MONGO_SQLITE_PORT = port("SHINCHOKU_MONGO_SQLITE_PORT", MONGO_PORT + 1)
+BENCH_SQLITE_FERRETDB = ferretdb_component("ferretdb-sqlite", MONGO_SQLITE_PORT, "sqlite")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -608,7 +866,12 @@ PROMETHEUS = Component(
     ready=prometheus_ready,
 )
 
-INFRASTRUCTURE = [KAFKA, FERRETDB, PROMETHEUS]
+# Started in this order (FerretDB needs its PostgreSQL), stopped in the reverse; PostgreSQL only
+# when FerretDB stores in it, but `stop` stops it whatever the backend.
+ALL_INFRASTRUCTURE = [KAFKA, POSTGRES, FERRETDB, PROMETHEUS]
+INFRASTRUCTURE = [
+    c for c in ALL_INFRASTRUCTURE if c is not POSTGRES or FERRETDB_BACKEND == "postgresql"
+]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -695,36 +958,44 @@ def cmd_install() -> None:
     install_python()
     install_kafka()
     install_ferretdb()
+    if FERRETDB_BACKEND == "postgresql":
+        install_postgres()
     install_prometheus()
 
 
 def cmd_start(with_prometheus: bool = True) -> list[Component]:
+    running_on = running_backend(FERRETDB)
+    if running_on not in (None, FERRETDB_BACKEND):
+        raise StackError(
+            f"ferretdb is running on the {running_on} backend, not {FERRETDB_BACKEND} "
+            "(SHINCHOKU_FERRETDB_BACKEND): stop the stack first (make down)"
+        )
     started = []
     for component in INFRASTRUCTURE:
         if component is PROMETHEUS and not with_prometheus:
             continue
         if component.start():
             started.append(component)
-    # Topics with explicit partition counts and the database indexes, through the real clients;
-    # then each service's ACLs (idempotent), as the admin principal.
-    admin = {
-        **kafka_client_env("SHINCHOKU_", "admin"),
-        "SHINCHOKU_MONGO__URL": f"mongodb://127.0.0.1:{MONGO_PORT}",
-    }
+    # Topics with explicit partition counts and each service's database indexes (by the variables
+    # the services read), through the real clients; then each service's ACLs (idempotent), as the
+    # admin principal.
+    admin = {**kafka_client_env("SHINCHOKU_", "admin"), **service_env()}
     shinchoku("infra", "init", env=admin)
     shinchoku("kafka", "acls", env=admin)
     return started
 
 
 def cmd_stop() -> None:
-    for component in [*reversed(SERVICES), *reversed(INFRASTRUCTURE)]:
+    for component in [*reversed(SERVICES), BENCH_SQLITE_FERRETDB, *reversed(ALL_INFRASTRUCTURE)]:
         component.stop()
 
 
 def cmd_status() -> int:
     down = 0
-    for component in [*INFRASTRUCTURE, *SERVICES]:
+    for component in [*ALL_INFRASTRUCTURE, *SERVICES]:
         pid = component.pid()
+        if component in ALL_INFRASTRUCTURE and component not in INFRASTRUCTURE and pid is None:
+            continue
         state = "ready" if pid and component.ready() else ("starting" if pid else "down")
         down += state != "ready" and component in INFRASTRUCTURE
         print(
@@ -742,9 +1013,7 @@ def cmd_run() -> None:
         os.environ["SHINCHOKU_ADMIN_TOKEN"] = token
         log(f"SHINCHOKU_ADMIN_TOKEN was unset; generated for this run: {token}")
     # The catalogue first, so the services' first sweep evaluates every KPI and milestone.
-    shinchoku(
-        "catalogue", "load", env={"SHINCHOKU_MONGO__URL": f"mongodb://127.0.0.1:{MONGO_PORT}"}
-    )
+    shinchoku("catalogue", "load", env=service_env())
     started += [svc for svc in SERVICES if svc.start()]
     print()
     print("Shinchoku is running:")
@@ -786,6 +1055,9 @@ def cmd_test(pytest_args: Sequence[str]) -> int:
             "SHINCHOKU_TEST_MONGO": f"mongodb://127.0.0.1:{MONGO_PORT}",
             "SHINCHOKU_TEST_PROMETHEUS": f"http://127.0.0.1:{PROMETHEUS_PORT}",
         }
+        if FERRETDB_BACKEND == "postgresql":
+            # Tests that stop a FerretDB of their own run it on this PostgreSQL too.
+            env["SHINCHOKU_TEST_POSTGRES"] = f"postgres://postgres@127.0.0.1:{POSTGRES_PORT}"
         result = subprocess.run(
             [str(VENV / "bin" / "pytest"), *pytest_args], cwd=ROOT, env=env, check=False
         )
@@ -806,7 +1078,14 @@ def cmd_bench(bench_args: Sequence[str]) -> int:
             "SHINCHOKU_TEST_KAFKA": f"127.0.0.1:{KAFKA_PORT}",
             "SHINCHOKU_TEST_KAFKA_CREDENTIALS": str(KAFKA_CREDENTIALS),
             "SHINCHOKU_TEST_MONGO": f"mongodb://127.0.0.1:{MONGO_PORT}",
+            "SHINCHOKU_BENCH_BACKEND": FERRETDB_BACKEND,
         }
+        compare = os.environ.get("SHINCHOKU_BENCH_COMPARE_SQLITE", "1") != "0"
+        if FERRETDB_BACKEND == "postgresql" and compare:
+            if BENCH_SQLITE_FERRETDB.start():
+                started.append(BENCH_SQLITE_FERRETDB)
+            env["SHINCHOKU_BENCH_COMPARE_MONGO"] = f"mongodb://127.0.0.1:{MONGO_SQLITE_PORT}"
+            env["SHINCHOKU_BENCH_COMPARE_BACKEND"] = "sqlite"
         result = subprocess.run(
             [str(VENV / "bin" / "python"), "-m", "benchmarks.run_all", *bench_args],
             cwd=ROOT,
@@ -851,7 +1130,6 @@ def demo_env(days: int, speed: float) -> dict[str, str]:
     webhook target, a short grouping window."""
     start = time.time() + DEMO_STARTUP_S
     env = {
-        "SHINCHOKU_MONGO__DATABASE": DEMO_DATABASE,
         "SHINCHOKU_KPI_CLOCK_OFFSET_DAYS": str(-days),
         "SHINCHOKU_KPI_CLOCK_RATE": repr(speed * 86_400),
         "SHINCHOKU_KPI_CLOCK_START": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(start)),
@@ -860,8 +1138,12 @@ def demo_env(days: int, speed: float) -> dict[str, str]:
         "SHINCHOKU_ALERTS_GROUPING_WINDOW_S": "5",
     }
     for service in SERVICE_PORTS:
-        env[f"SHINCHOKU_{service.upper()}_MONGO__DATABASE"] = DEMO_DATABASE
+        env[f"SHINCHOKU_{service.upper()}_MONGO__DATABASE"] = demo_database(service)
     return env
+
+
+def demo_database(service: str) -> str:
+    return f"{DEMO_DATABASE}_{service}"
 
 
 def wait_for_subscription(
@@ -915,12 +1197,13 @@ def cmd_demo() -> None:
     if not os.environ.get("SHINCHOKU_ADMIN_TOKEN"):
         os.environ["SHINCHOKU_ADMIN_TOKEN"] = secrets.token_urlsafe(24)
     token = os.environ["SHINCHOKU_ADMIN_TOKEN"]
-    log(f"demo: a fresh database {DEMO_DATABASE!r} with the catalogue")
-    drop_mongo_database(DEMO_DATABASE)
+    log(f"demo: fresh databases {DEMO_DATABASE}_<service>, the catalogue in ingest's and kpi's")
+    for service in SERVICE_PORTS:
+        drop_mongo_database(demo_database(service))
     environment = {
         **kafka_client_env("SHINCHOKU_", "admin"),
-        "SHINCHOKU_MONGO__URL": f"mongodb://127.0.0.1:{MONGO_PORT}",
-        "SHINCHOKU_MONGO__DATABASE": DEMO_DATABASE,
+        **service_env(),
+        **demo_env(days, speed),
     }
     shinchoku("infra", "init", env=environment)
     shinchoku("catalogue", "load", env=environment)

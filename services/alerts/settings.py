@@ -4,13 +4,15 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.alerts.domain.retry import DEFAULT_SCHEDULE_S
-from shared.settings import ServiceSettings
+from shared.settings import MongoSettings, ServiceSettings, service_mongo
 
 DAY_S = 86_400.0
 
 
 class AlertsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SHINCHOKU_ALERTS_")
+
+    mongo: MongoSettings = service_mongo("alerts")
 
     consumer_group: str = "shinchoku-alerts"
     # Delivery: Standard Webhooks' recommendations, each overridable (tests compress the schedule).

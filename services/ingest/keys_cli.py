@@ -1,6 +1,6 @@
 """`shinchoku keys create|list|revoke`: ministry API keys for the ingest service.
 
-Uses the infrastructure settings (``SHINCHOKU_MONGO__URL``, ``SHINCHOKU_MONGO__DATABASE``). A
+Uses the ingest service's database (``SHINCHOKU_INGEST_MONGO__URL``, ``..._DATABASE``). A
 created key is printed once and stored only as its SHA-256. A revoked key stops working at once
 on new ingest instances and within ``SHINCHOKU_INGEST_KEY_CACHE_TTL_S`` (default 5 s) on running
 ones.
@@ -42,9 +42,9 @@ def register(groups: Any) -> None:
 def _store_call(action: Any) -> Any:
     async def run() -> Any:
         settings = InfraSettings()
-        client = create_mongo_client(settings.mongo, app_name="shinchoku-keys")
+        client = create_mongo_client(settings.ingest_mongo, app_name="shinchoku-keys")
         try:
-            return await action(ApiKeyStore(client, settings.mongo.database))
+            return await action(ApiKeyStore(client, settings.ingest_mongo.database))
         finally:
             await client.close()
 

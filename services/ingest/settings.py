@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import MongoSettings, ServiceSettings, service_mongo
 
 
 class Limits(BaseModel):
@@ -25,6 +25,8 @@ class RateLimit(BaseModel):
 
 class IngestSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SHINCHOKU_INGEST_")
+
+    mongo: MongoSettings = service_mongo("ingest")
 
     limits: Limits = Limits()
     rate_limit: RateLimit = RateLimit()

@@ -3,11 +3,13 @@ from __future__ import annotations
 from pydantic import AwareDatetime, Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import MongoSettings, ServiceSettings, service_mongo
 
 
 class KpiSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SHINCHOKU_KPI_")
+
+    mongo: MongoSettings = service_mongo("kpi")
 
     consumer_group: str = "shinchoku-kpi"
     # How often time alone is allowed to change statuses (deadlines passing, reports going stale).

@@ -45,9 +45,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="validate, then upsert into MongoDB (idempotent; retires, never deletes)",
         description=(
             "Validate the catalogue (refusing to load it when there is any problem, each printed "
-            "with its entry id and field), then upsert it into the database named by "
-            "SHINCHOKU_MONGO__URL and SHINCHOKU_MONGO__DATABASE. Entries absent from the file "
-            "are marked retired, never deleted."
+            "with its entry id and field), then upsert a copy of it into the database of each "
+            "service that reads it, ingest and kpi (SHINCHOKU_INGEST_MONGO__URL and "
+            "SHINCHOKU_INGEST_MONGO__DATABASE, SHINCHOKU_KPI_MONGO__*: the variables those "
+            "services read). Entries absent from the file are marked retired, never deleted."
         ),
     )
     load.add_argument("file", nargs="?", type=Path, default=None, help="catalogue YAML")
@@ -130,17 +131,18 @@ def _load(args: argparse.Namespace) -> int:
     settings = InfraSettings()
 
     async def run() -> int:
-        mongo = create_mongo_client(settings.mongo, app_name="shinchoku-catalogue")
-        try:
-            if not await mongo_reachable(mongo, settings.mongo.server_selection_timeout_ms / 1000):
-                print(f"MongoDB at {settings.mongo.url} did not answer", file=sys.stderr)
-                return 1
-            report = await load_into(
-                mongo[settings.mongo.database], catalogue, now=datetime.now(UTC)
-            )
-        finally:
-            await mongo.close()
-        print(report.summary())
+        now = datetime.now(UTC)
+        # One copy per service that reads the catalogue (each owns its database).
+        for database in settings.catalogue_databases().values():
+            mongo = create_mongo_client(database, app_name="shinchoku-catalogue")
+            try:
+                if not await mongo_reachable(mongo, database.server_selection_timeout_ms / 1000):
+                    print(f"MongoDB at {database.url} did not answer", file=sys.stderr)
+                    return 1
+                report = await load_into(mongo[database.database], catalogue, now=now)
+            finally:
+                await mongo.close()
+            print(report.summary())
         return 0
 
     return asyncio.run(run())

@@ -10,7 +10,13 @@ import pytest
 from services.ingest.adapters.keys import ApiKeyStore
 from shared.mongo import MongoClient
 from shared.settings import MongoSettings, TopicSettings
-from tests.support.services import RunningService, running_services, service_environment
+from tests.support.services import (
+    SERVICES,
+    RunningService,
+    running_services,
+    service_database,
+    service_environment,
+)
 from tests.support.stack import StackEndpoints
 
 
@@ -28,17 +34,18 @@ def system(
     admin_token: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, RunningService]]:
-    """The three services as real processes on this session's topics and database."""
+    """The three services as real processes on this session's topics, each on its own
+    database (`service_database(mongo_config.database, name)`), as in production."""
     log_dir: Path = tmp_path_factory.mktemp("service-logs")
     envs = {
         name: service_environment(
             name,
             endpoints=endpoints,
             topics=topics,
-            database=mongo_config.database,
+            database=service_database(mongo_config.database, name),
             admin_token=admin_token,
         )
-        for name in ("ingest", "kpi", "alerts")
+        for name in SERVICES
     }
     with running_services(envs, log_dir) as services:
         yield services
@@ -51,9 +58,8 @@ def ministry_headers(
     """Makes `Authorization` headers with a fresh ingest API key for a ministry."""
 
     async def make(ministry: str) -> dict[str, str]:
-        key, _ = await ApiKeyStore(mongo, mongo_config.database).create(
-            ministry, datetime.now(UTC), "e2e tests"
-        )
+        database = service_database(mongo_config.database, "ingest")
+        key, _ = await ApiKeyStore(mongo, database).create(ministry, datetime.now(UTC), "e2e tests")
         return {"authorization": f"Bearer {key}"}
 
     return make

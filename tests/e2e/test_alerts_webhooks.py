@@ -13,10 +13,9 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from services.ingest.adapters.keys import ApiKeyStore
-from shared.catalogue_store import CatalogueStore
 from shared.mongo import MongoClient
 from shared.settings import MongoSettings
-from tests.support.services import RunningService
+from tests.support.services import RunningService, service_database, upsert_catalogue_item
 from tests.support.webhooks import webhook_receiver
 
 pytestmark = pytest.mark.e2e
@@ -25,7 +24,9 @@ pytestmark = pytest.mark.e2e
 async def new_kpi(mongo: MongoClient, mongo_config: MongoSettings, measure: str = "m.e2e") -> str:
     """A KPI in the catalogue: 50 % in March 2022 rising to 100 % by March 2030."""
     kpi_id = f"kpi.alerts-{secrets.token_hex(4)}"
-    await CatalogueStore(mongo, mongo_config.database).upsert_item(
+    await upsert_catalogue_item(
+        mongo,
+        mongo_config.database,
         {
             "_id": kpi_id,
             "id": kpi_id,
@@ -39,7 +40,7 @@ async def new_kpi(mongo: MongoClient, mongo_config: MongoSettings, measure: str 
             "baseline": {"value": 50.0, "as_of": "2022-03-31"},
             "targets": [{"value": 100.0, "deadline": "2030-03-31", "deadline_text": "2029年度末"}],
             "state": "active",
-        }
+        },
     )
     return kpi_id
 
@@ -59,9 +60,8 @@ def observation(kpi_id: str, value: float) -> dict[str, Any]:
 
 async def ministry_key(mongo: MongoClient, mongo_config: MongoSettings) -> dict[str, str]:
     """An ingest API key for the ministry that owns the test KPIs."""
-    key, _ = await ApiKeyStore(mongo, mongo_config.database).create(
-        "mic", datetime.now(UTC), "alerts e2e"
-    )
+    database = service_database(mongo_config.database, "ingest")
+    key, _ = await ApiKeyStore(mongo, database).create("mic", datetime.now(UTC), "alerts e2e")
     return {"authorization": f"Bearer {key}"}
 
 

@@ -104,7 +104,7 @@ async def private_database(tmp_path: Path) -> AsyncIterator[PrivateFerretDB]:
     try:
         yield database
     finally:
-        await asyncio.to_thread(database.stop)
+        await asyncio.to_thread(database.remove)
 
 
 async def read_offsets(

@@ -22,9 +22,11 @@ from shared.settings import KafkaSettings, MongoSettings, TopicSettings
 from tests.support.services import (
     RunningService,
     running_services,
+    service_database,
     service_environment,
     start_service,
     stop_service,
+    upsert_catalogue_item,
     wait_ready,
 )
 from tests.support.stack import StackEndpoints, isolated_topics, random_suffix
@@ -84,8 +86,9 @@ async def test_a_kpi_goes_from_on_track_to_at_risk_to_off_track_and_back(
     recovering: each status change is published once, in order, within one episode, and the
     query API explains the current status with the events that decided it."""
     entry = catalogue_entry("kpi.5g-population-coverage")
-    await CatalogueStore(mongo, mongo_config.database).upsert_item(entry)
-    await store_measure_of(entry, mongo, mongo_config.database)
+    await upsert_catalogue_item(mongo, mongo_config.database, entry)
+    # kpi explains the status with the measure's name: its copy of the catalogue has it.
+    await store_measure_of(entry, mongo, service_database(mongo_config.database, "kpi"))
     auth = await ministry_headers(entry["ministries"][0])
     today = date.today()
     # (value, days before today, status after it): the engine's thresholds are 10 % and 25 % of

@@ -12,10 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.catalogue_store import CatalogueStore
 from shared.mongo import MongoClient
 from shared.settings import MongoSettings
-from tests.support.services import RunningService
+from tests.support.services import RunningService, upsert_catalogue_item
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +35,9 @@ async def test_one_observation_is_found_in_every_services_log_by_its_event_id(
     kpi (handled) and alerts (the status change it caused), each naming its service, and the
     kpi's status-change line leads to the alerts line by the status event's id."""
     kpi_id = f"kpi.logs-{secrets.token_hex(3)}"
-    await CatalogueStore(mongo, mongo_config.database).upsert_item(
+    await upsert_catalogue_item(
+        mongo,
+        mongo_config.database,
         {
             "_id": kpi_id,
             "id": kpi_id,
@@ -48,7 +49,7 @@ async def test_one_observation_is_found_in_every_services_log_by_its_event_id(
             "state": "active",
             "baseline": {"value": 0.0, "as_of": "2022-03-31"},
             "targets": [{"value": 1000.0, "deadline": "2031-03-31", "deadline_text": "2030年度末"}],
-        }
+        },
     )
     event_id = f"logs-{secrets.token_hex(8)}"
     event = {

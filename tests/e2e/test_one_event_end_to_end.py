@@ -11,10 +11,9 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from shared.catalogue_store import CatalogueStore
 from shared.mongo import MongoClient
 from shared.settings import MongoSettings
-from tests.support.services import RunningService
+from tests.support.services import RunningService, upsert_catalogue_item
 from tests.support.webhooks import webhook_receiver
 
 pytestmark = pytest.mark.e2e
@@ -30,7 +29,9 @@ async def test_observation_far_behind_plan_reaches_a_signed_webhook(
     """A KPI observation far behind its trajectory, POSTed to ingest, is stored by the kpi
     service, turns the KPI off track, and arrives at a subscriber as a signed webhook."""
     kpi_id = f"kpi.e2e-{secrets.token_hex(3)}"
-    await CatalogueStore(mongo, mongo_config.database).upsert_item(
+    await upsert_catalogue_item(
+        mongo,
+        mongo_config.database,
         {
             "_id": kpi_id,
             "id": kpi_id,
@@ -44,7 +45,7 @@ async def test_observation_far_behind_plan_reaches_a_signed_webhook(
             "baseline": {"value": 50.0, "as_of": "2022-03-31"},
             "targets": [{"value": 100.0, "deadline": "2030-03-31", "deadline_text": "2029年度末"}],
             "state": "active",
-        }
+        },
     )
     async with webhook_receiver() as receiver, httpx.AsyncClient(timeout=20) as http:
         created = await http.post(

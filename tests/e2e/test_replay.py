@@ -13,13 +13,16 @@ import pytest
 
 from services.kpi.replay import replay
 from services.kpi.settings import KpiSettings
-from shared.catalogue_store import CatalogueStore
 from shared.events.contracts import KpiObservedEvent
 from shared.events.kafka_binding import encode_structured
 from shared.kafka import create_producer
 from shared.mongo import MongoClient
 from shared.settings import KafkaSettings, MongoSettings, TopicSettings
-from tests.support.services import RunningService
+from tests.support.services import (
+    RunningService,
+    service_database,
+    upsert_catalogue_item,
+)
 from tests.support.topics import TopicTail, status_changes
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +40,9 @@ async def test_replay_of_the_events_topic_matches_the_live_state(
     all in the topic; replaying it into a fresh database gives every subject the same folded
     state and the same status as the live service, and the replay database is dropped."""
     kpi_id = f"kpi.replay-{secrets.token_hex(3)}"
-    await CatalogueStore(mongo, mongo_config.database).upsert_item(
+    await upsert_catalogue_item(
+        mongo,
+        mongo_config.database,
         {
             "_id": kpi_id,
             "id": kpi_id,
@@ -49,7 +54,7 @@ async def test_replay_of_the_events_topic_matches_the_live_state(
             "state": "active",
             "baseline": {"value": 0.0, "as_of": "2022-03-31"},
             "targets": [{"value": 1000.0, "deadline": "2031-03-31", "deadline_text": "2030年度末"}],
-        }
+        },
     )
     today = date.today()
     auth = await ministry_headers("mic")
@@ -110,8 +115,12 @@ async def test_replay_of_the_events_topic_matches_the_live_state(
             await asyncio.sleep(0.2)
         assert len(body["observations"]) == len(values)
 
+    kpi_database = service_database(mongo_config.database, "kpi")
     settings = KpiSettings(
-        kafka=kafka, topics=topics, mongo=mongo_config, consumer_group="unused-by-replay"
+        kafka=kafka,
+        topics=topics,
+        mongo=mongo_config.model_copy(update={"database": kpi_database}),
+        consumer_group="unused-by-replay",
     )
     report = await replay(settings)
     assert report.mismatches == []

@@ -40,7 +40,17 @@ async def database(
     """A database of this test's own (the loader's effects are checked on every collection)."""
     name = f"{mongo_config.database}_load_{secrets.token_hex(3)}"
     yield mongo[name]
-    await mongo.drop_database(name)
+    for dropped in (name, f"{name}_ingest", f"{name}_alerts"):
+        await mongo.drop_database(dropped)
+
+
+def point_services_at(monkeypatch: pytest.MonkeyPatch, url: str, kpi_database: str) -> None:
+    """kpi's database is `kpi_database`; ingest's and alerts' are beside it (the fixture drops
+    them too)."""
+    for service in ("ingest", "kpi", "alerts"):
+        name = kpi_database if service == "kpi" else f"{kpi_database}_{service}"
+        monkeypatch.setenv(f"SHINCHOKU_{service.upper()}_MONGO__URL", url)
+        monkeypatch.setenv(f"SHINCHOKU_{service.upper()}_MONGO__DATABASE", name)
 
 
 def raw_catalogue() -> Document:
@@ -178,8 +188,7 @@ async def test_an_invalid_file_reports_every_problem_and_loads_nothing(
     }
     assert expected <= found
 
-    monkeypatch.setenv("SHINCHOKU_MONGO__URL", mongo_config.url)
-    monkeypatch.setenv("SHINCHOKU_MONGO__DATABASE", database.name)
+    point_services_at(monkeypatch, mongo_config.url, database.name)
     code = await asyncio.to_thread(main, ["catalogue", "load", str(path)])
     err = capsys.readouterr().err
     assert code == 1
@@ -196,18 +205,22 @@ async def test_cli_load_then_reload_reports_the_counts(
     capsys: pytest.CaptureFixture[str],
     mongo_config: MongoSettings,
 ) -> None:
-    """`shinchoku catalogue load` (no file: the built-in catalogue) loads into the database named
-    by SHINCHOKU_MONGO__URL/DATABASE and says what it did; run again it reports no changes."""
-    monkeypatch.setenv("SHINCHOKU_MONGO__URL", mongo_config.url)
-    monkeypatch.setenv("SHINCHOKU_MONGO__DATABASE", database.name)
+    """`shinchoku catalogue load` (no file: the built-in catalogue) loads a copy into the
+    database of each service that reads it (kpi's and ingest's, named by the variables those
+    services read), says what it did for each; run again it reports no changes."""
+    point_services_at(monkeypatch, mongo_config.url, database.name)
     n_items = len(catalogue.kpis) + len(catalogue.milestones)
 
     assert await asyncio.to_thread(main, ["catalogue", "load"]) == 0
     out = capsys.readouterr().out
-    assert f"items:      {n_items} inserted, 0 updated, 0 unchanged, 0 retired" in out
+    assert out.count(f"items:      {n_items} inserted, 0 updated, 0 unchanged, 0 retired") == 2
     assert f"measures:   {len(catalogue.measures)} inserted" in out
     assert f"ministries: {len(catalogue.ministries)} inserted" in out
     assert await database[ITEMS].count_documents({"state": "active"}) == n_items
+    ingest_copy = database.client[f"{database.name}_ingest"]
+    assert await ingest_copy[ITEMS].count_documents({"state": "active"}) == n_items
+    alerts = database.client[f"{database.name}_alerts"]
+    assert await alerts.list_collection_names() == []
 
     assert await asyncio.to_thread(main, ["catalogue", "load"]) == 0
     out = capsys.readouterr().out

@@ -54,7 +54,12 @@ def keys_cli(
     database: str, endpoints: StackEndpoints, *args: str
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHINCHOKU_")}
-    env.update({"SHINCHOKU_MONGO__URL": endpoints.mongo, "SHINCHOKU_MONGO__DATABASE": database})
+    env.update(
+        {
+            "SHINCHOKU_INGEST_MONGO__URL": endpoints.mongo,
+            "SHINCHOKU_INGEST_MONGO__DATABASE": database,
+        }
+    )
     return subprocess.run(
         [sys.executable, "-m", "shared.cli", "keys", *args],
         cwd=ROOT,

@@ -48,7 +48,7 @@ def private_database(tmp_path: Path) -> Iterator[PrivateFerretDB]:
     database = PrivateFerretDB(tmp_path / "ferretdb")
     database.start()
     yield database
-    database.stop()
+    database.remove()
 
 
 @pytest.mark.parametrize("name", ["ingest", "kpi", "alerts"])

@@ -13,9 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from shared.catalogue_store import CatalogueStore
 from shared.kafka_acls import (
     AclBinding,
     ServicePrincipals,
@@ -24,7 +26,8 @@ from shared.kafka_acls import (
     ingest_bindings,
     kpi_bindings,
 )
-from shared.settings import TopicSettings
+from shared.mongo import MongoClient
+from shared.settings import CATALOGUE_READERS, TopicSettings
 from tests.support.stack import StackEndpoints, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +43,19 @@ class RunningService:
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def service_database(base: str, name: str) -> str:
+    """The database of service `name` in a test whose services each own one (as in production:
+    `system` in tests/e2e/conftest.py), named after the test's `base`."""
+    return f"{base}_{name}"
+
+
+async def upsert_catalogue_item(mongo: MongoClient, base: str, item: dict[str, Any]) -> None:
+    """A catalogue entry in the copy of every service that reads the catalogue (what
+    `shinchoku catalogue load` does), for services on `service_database(base, ...)`."""
+    for name in CATALOGUE_READERS:
+        await CatalogueStore(mongo, service_database(base, name)).upsert_item(item)
 
 
 def service_environment(

@@ -236,6 +236,36 @@ def test_services_reach_kafka_and_mongo_by_their_compose_names(
     assert {"kafka", "mongo"} <= set(services)
 
 
+def test_init_prepares_and_loads_exactly_the_databases_the_services_read(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each service has its own database, and the one-shot init (indexes, catalogue copies)
+    addresses each service's database by the same server and name the service reads."""
+
+    def built(name: str) -> BaseSettings:
+        cls = SETTINGS[name]
+        for key in settings_variables(cls):
+            monkeypatch.delenv(key, raising=False)
+        for key, value in services[name]["environment"].items():
+            monkeypatch.setenv(key, interpolate(str(value), HOST_ENVIRONMENT))
+        settings = cls()
+        for key in services[name]["environment"]:
+            monkeypatch.delenv(key)
+        return settings
+
+    init = built("init")
+    assert isinstance(init, InfraSettings)
+    used = {}
+    for name in SERVICES:
+        service = built(name)
+        assert isinstance(service, IngestSettings | KpiSettings | AlertsSettings)
+        used[name] = (service.mongo.url, service.mongo.database)
+        target = init.service_databases()[name]
+        assert (target.url, target.database) == used[name], name
+    assert len({database for _, database in used.values()}) == len(SERVICES)
+    assert set(init.catalogue_databases()) == {"ingest", "kpi"}
+
+
 @pytest.mark.parametrize("name", SERVICES)
 def test_admin_token_comes_from_the_host_and_has_no_default(
     services: dict[str, dict[str, Any]], name: str
