@@ -19,3 +19,13 @@ class KpiSettings(ServiceSettings):
     # clock starts that far behind, catches up with real time and then keeps to it.
     clock_rate: float = Field(default=1.0, ge=1.0)
     clock_start: AwareDatetime | None = None
+    # Reads of a KPI's stored history (GET /v1/kpis/{id}, with or without as_of) cost a scan of
+    # the observations on FerretDB: at most this many run at once, more are answered 429 with
+    # Retry-After, so readers cannot take the database (or the event loop) from the consumer.
+    max_concurrent_history_reads: int = Field(default=4, ge=1)
+    history_read_retry_after_s: int = Field(default=2, ge=1)
+    # One answer lists at most this many observations (the latest).
+    observations_shown: int = Field(default=1000, ge=1)
+    # An as_of evaluation folds at most this many of the latest events up to the date (the
+    # state keeps a bounded window; the answer says when older events were left out).
+    as_of_events_limit: int = Field(default=10_000, ge=1)

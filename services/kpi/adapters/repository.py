@@ -33,6 +33,9 @@ ASSESSMENTS = "kpi_assessments"
 
 Document = dict[str, Any]
 DUPLICATE_KEY = 11000
+# What history readers need of an observation, and how many are decoded per round trip.
+OBSERVATION_FIELDS = {"event_id": 1, "as_of": 1, "time": 1, "data": 1}
+OBSERVATION_BATCH = 500
 
 
 class VersionConflictError(Exception):
@@ -160,12 +163,22 @@ class KpiRepository:
         self, subject_id: str, limit: int = 1000, until: str | None = None
     ) -> list[Document]:
         """The subject's latest `limit` stored events (with as_of <= `until`, an ISO date, if
-        given), in ascending as_of order."""
+        given), in ascending as_of order.
+
+        Served by the `(subject_id, as_of)` index on MongoDB (FerretDB scans: callers bound how
+        many run at once). Only the fields readers use are returned, in batches of a bounded
+        size, so decoding never holds the event loop for long."""
         query: Document = {"subject_id": subject_id}
         if until is not None:
             query["as_of"] = {"$lte": until}
-        cursor = self._db[OBSERVATIONS].find(query).sort([("as_of", -1), ("_id", -1)])
-        latest = [doc async for doc in cursor.limit(limit)]
+        cursor = (
+            self._db[OBSERVATIONS]
+            .find(query, OBSERVATION_FIELDS)
+            .sort([("as_of", -1), ("_id", -1)])
+            .limit(limit)
+            .batch_size(OBSERVATION_BATCH)
+        )
+        latest = [doc async for doc in cursor]
         return latest[::-1]
 
     async def latest_assessment(self, measure_id: str) -> Document | None:

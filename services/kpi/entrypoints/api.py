@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from services.kpi.entrypoints.catalogue_api import ItemOut, item_view
-from services.kpi.entrypoints.deps import Catalogue, Queries, Repository
+from services.kpi.entrypoints.deps import Catalogue, HistoryReads, Queries, Repository
 from shared.events.contracts import Status
-from shared.http.problems import NotFound, ValidationProblem, problem_responses
+from shared.http.problems import NotFound, TooManyRequests, ValidationProblem, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["kpis"])
 
@@ -35,9 +35,10 @@ class KpiStatusOut(ItemOut):
     observations_truncated: bool = Field(
         description="True when the KPI has older observations than the ones listed"
     )
-
-
-OBSERVATIONS_SHOWN = 1000
+    history_truncated: bool = Field(
+        description="With `as_of`: true when the evaluation folded only the latest "
+        "`as_of_events_limit` events up to the date (older ones exist and were left out)"
+    )
 
 
 @router.get(
@@ -46,14 +47,20 @@ OBSERVATIONS_SHOWN = 1000
     description="Status, evaluation, episode and the latest 1,000 observations (as_of "
     "ascending; `observations_truncated` says whether there are older ones), beside the "
     "catalogue definition (names in Japanese and English, unit, baseline, targets, sources, "
-    "state).",
-    responses={200: {"model": KpiStatusOut}, **problem_responses(NotFound, ValidationProblem)},
+    "state). Reading the history is bounded: at most `max_concurrent_history_reads` such "
+    "reads run at once (more are answered 429 with `Retry-After`), and an `as_of` evaluation "
+    "folds at most the latest `as_of_events_limit` events up to the date.",
+    responses={
+        200: {"model": KpiStatusOut},
+        **problem_responses(NotFound, ValidationProblem, TooManyRequests),
+    },
 )
 async def get_kpi(
     kpi_id: str,
     repo: Repository,
     store: Catalogue,
     queries: Queries,
+    limits: HistoryReads,
     as_of: Annotated[
         date | None,
         Query(description="Evaluate as on this past date, from the events with as_of <= it."),
@@ -62,17 +69,25 @@ async def get_kpi(
     item = await store.item(kpi_id)
     if item is None:
         raise NotFound(f"no KPI or milestone {kpi_id!r} in the catalogue")
-    state = await repo.state(kpi_id)
-    evaluation = state["evaluation"] if state else None
-    status = state["status"] if state else "no_data"
-    if as_of is not None:
-        past = await queries.evaluation_as_of(item, as_of)
-        evaluation, status = past.model_dump(mode="json"), past.status.value
-    observations = await repo.observations(
-        kpi_id, limit=OBSERVATIONS_SHOWN + 1, until=as_of.isoformat() if as_of else None
-    )
-    truncated = len(observations) > OBSERVATIONS_SHOWN
-    observations = observations[-OBSERVATIONS_SHOWN:]
+    shown = limits.observations_shown
+    history_truncated = False
+    # Every read below filters on the subject: a scan on FerretDB, hence bounded together.
+    async with limits.reads.slot():
+        state = await repo.state(kpi_id)
+        evaluation = state["evaluation"] if state else None
+        status = state["status"] if state else "no_data"
+        if as_of is not None:
+            # One read of the history serves both the evaluation and the listing.
+            past = await queries.history_as_of(item, as_of)
+            evaluation, status = (
+                past.evaluation.model_dump(mode="json"),
+                past.evaluation.status.value,
+            )
+            observations, history_truncated = past.events, past.truncated
+        else:
+            observations = await repo.observations(kpi_id, limit=shown + 1)
+    truncated = history_truncated or len(observations) > shown
+    observations = observations[-shown:]
     return {
         **item_view(item),
         "id": kpi_id,
@@ -89,6 +104,7 @@ async def get_kpi(
             {"event_id": o["event_id"], "as_of": o["as_of"], "data": o["data"]}
             for o in observations
         ],
-        # Only the latest OBSERVATIONS_SHOWN are listed; the evaluation uses all of them.
+        # Only the latest `shown` are listed; the evaluation uses up to as_of_events_limit.
         "observations_truncated": truncated,
+        "history_truncated": history_truncated,
     }
