@@ -129,13 +129,17 @@ def create_app(
             app.state.catalogue = catalogue
             app.state.kpi_handler = handler
             app.state.kpi_queries = KpiQueries(
-                repository, catalogue, as_of_events_limit=settings.as_of_events_limit
+                repository,
+                catalogue,
+                as_of_events_limit=settings.as_of_events_limit,
+                max_time_ms=max(round(settings.history_read_max_time_s * 1000), 1),
             )
             app.state.history_reads = HistoryReadLimits(
                 reads=ReadLimiter(
                     settings.max_concurrent_history_reads, settings.history_read_retry_after_s
                 ),
                 observations_shown=settings.observations_shown,
+                retry_after_s=settings.history_read_retry_after_s,
             )
             app.state.admin_token = (
                 settings.admin_token.get_secret_value() if settings.admin_token else None

@@ -106,6 +106,8 @@ class KpiQueries:
     repository: KpiRepository
     catalogue: CatalogueStore
     as_of_events_limit: int = AS_OF_EVENTS_LIMIT
+    # What one history read may cost the database server (None: unbounded).
+    max_time_ms: int | None = None
 
     async def evaluation_as_of(self, item: Document, on: date) -> Evaluation:
         return (await self.history_as_of(item, on)).evaluation
@@ -115,12 +117,21 @@ class KpiQueries:
         `on` (exact unless `truncated`), in one read of the history, evaluated in a worker
         thread so a long history does not hold the event loop (and the consumer) meanwhile."""
         docs = await self.repository.observations(
-            item["_id"], limit=self.as_of_events_limit + 1, until=on.isoformat()
+            item["_id"],
+            limit=self.as_of_events_limit + 1,
+            until=on.isoformat(),
+            max_time_ms=self.max_time_ms,
         )
         truncated = len(docs) > self.as_of_events_limit
         docs = docs[-self.as_of_events_limit :]
         evaluation = await asyncio.to_thread(_evaluate_as_of, item, docs, on)
         return HistoryAsOf(evaluation, docs, truncated)
+
+    async def latest_history(self, subject_id: str, limit: int) -> list[Document]:
+        """The subject's latest `limit` stored events, bounded like `history_as_of`."""
+        return await self.repository.observations(
+            subject_id, limit=limit, max_time_ms=self.max_time_ms
+        )
 
     async def measure_rollup(self, measure_id: str) -> MeasureRollup:
         states = await self.repository.states_for_measure(measure_id)

@@ -24,6 +24,9 @@ class KpiSettings(ServiceSettings):
     # Retry-After, so readers cannot take the database (or the event loop) from the consumer.
     max_concurrent_history_reads: int = Field(default=4, ge=1)
     history_read_retry_after_s: int = Field(default=2, ge=1)
+    # What one history read may cost the database server (maxTimeMS, honoured by MongoDB and
+    # FerretDB alike): beyond it the read is stopped there and answered 503 with Retry-After.
+    history_read_max_time_s: float = Field(default=10.0, gt=0)
     # One answer lists at most this many observations (the latest).
     observations_shown: int = Field(default=1000, ge=1)
     # An as_of evaluation folds at most this many of the latest events up to the date (the

@@ -158,6 +158,28 @@ async def test_history_reads_return_at_most_the_cap_and_say_so(
     assert len(short["observations"]) == 2
 
 
+async def test_a_history_read_over_its_time_bound_is_stopped_and_answered_503(
+    service: tuple[FastAPI, httpx.AsyncClient, KpiSettings],
+) -> None:
+    """With a 1 ms bound on what one read may cost the database (maxTimeMS), the database stops
+    the scan of a long history and the answer is 503 problem+json with Retry-After; with the
+    configured bound the same read is answered."""
+    app, http, _ = service
+    queries = app.state.kpi_queries
+    configured = queries.max_time_ms
+    queries.max_time_ms = 1
+    try:
+        for params in ({}, {"as_of": "2024-01-01"}):
+            answer = await http.get(f"/v1/kpis/{LONG}", params=params)
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["content-type"] == PROBLEM_JSON
+            assert answer.headers["retry-after"] == "7"
+            assert "took longer than 1 ms" in answer.json()["detail"]
+    finally:
+        queries.max_time_ms = configured
+    assert (await http.get(f"/v1/kpis/{LONG}", params={"as_of": "2024-01-01"})).status_code == 200
+
+
 async def test_events_are_consumed_while_expensive_reads_keep_running(
     service: tuple[FastAPI, httpx.AsyncClient, KpiSettings],
     kafka: KafkaSettings,

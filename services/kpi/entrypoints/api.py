@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from services.kpi.adapters.repository import HistoryReadTooLong
+from services.kpi.domain.model import Evaluation
 from services.kpi.entrypoints.catalogue_api import ItemOut, item_view
 from services.kpi.entrypoints.deps import Catalogue, HistoryReads, Queries, Repository
 from shared.events.contracts import Status
-from shared.http.problems import NotFound, TooManyRequests, ValidationProblem, problem_responses
+from shared.http.problems import (
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+    ValidationProblem,
+    problem_responses,
+)
 
 router = APIRouter(prefix="/v1", tags=["kpis"])
 
@@ -20,6 +29,16 @@ class ObservationOut(BaseModel):
     event_id: str
     as_of: str
     data: dict[str, Any] = Field(description="The event's data as reported")
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    """What one read of a subject's history gives (shared by identical concurrent requests)."""
+
+    state: dict[str, Any] | None
+    evaluation: Evaluation | None
+    events: list[dict[str, Any]]
+    history_truncated: bool
 
 
 class KpiStatusOut(ItemOut):
@@ -48,11 +67,12 @@ class KpiStatusOut(ItemOut):
     "ascending; `observations_truncated` says whether there are older ones), beside the "
     "catalogue definition (names in Japanese and English, unit, baseline, targets, sources, "
     "state). Reading the history is bounded: at most `max_concurrent_history_reads` such "
-    "reads run at once (more are answered 429 with `Retry-After`), and an `as_of` evaluation "
-    "folds at most the latest `as_of_events_limit` events up to the date.",
+    "reads run at once (more are answered 429 with `Retry-After`), one may use the database "
+    "for at most `history_read_max_time_s` (503 with `Retry-After` beyond), and an `as_of` "
+    "evaluation folds at most the latest `as_of_events_limit` events up to the date.",
     responses={
         200: {"model": KpiStatusOut},
-        **problem_responses(NotFound, ValidationProblem, TooManyRequests),
+        **problem_responses(NotFound, ValidationProblem, TooManyRequests, ServiceUnavailable),
     },
 )
 async def get_kpi(
@@ -70,24 +90,32 @@ async def get_kpi(
     if item is None:
         raise NotFound(f"no KPI or milestone {kpi_id!r} in the catalogue")
     shown = limits.observations_shown
-    history_truncated = False
-    # Every read below filters on the subject: a scan on FerretDB, hence bounded together.
-    async with limits.reads.slot():
-        state = await repo.state(kpi_id)
-        evaluation = state["evaluation"] if state else None
-        status = state["status"] if state else "no_data"
-        if as_of is not None:
-            # One read of the history serves both the evaluation and the listing.
-            past = await queries.history_as_of(item, as_of)
-            evaluation, status = (
-                past.evaluation.model_dump(mode="json"),
-                past.evaluation.status.value,
-            )
-            observations, history_truncated = past.events, past.truncated
-        else:
-            observations = await repo.observations(kpi_id, limit=shown + 1)
+
+    async def read() -> HistoryView:
+        # Every read here filters on the subject: a scan on FerretDB, hence bounded together.
+        async with limits.reads.slot():
+            state = await repo.state(kpi_id)
+            try:
+                if as_of is None:
+                    latest = await queries.latest_history(kpi_id, limit=shown + 1)
+                    return HistoryView(state, None, latest, history_truncated=False)
+                # One read of the history serves both the evaluation and the listing.
+                past = await queries.history_as_of(item, as_of)
+            except HistoryReadTooLong as error:
+                raise ServiceUnavailable(
+                    f"{error}, the most one request may use; try again in {limits.retry_after_s} s",
+                    headers={"Retry-After": str(limits.retry_after_s)},
+                ) from error
+            return HistoryView(state, past.evaluation, past.events, past.truncated)
+
+    view = await limits.flights.run((kpi_id, as_of), read)
+    state, observations, history_truncated = view.state, view.events, view.history_truncated
+    evaluation = state["evaluation"] if state else None
+    status = state["status"] if state else "no_data"
+    if view.evaluation is not None:
+        evaluation, status = view.evaluation.model_dump(mode="json"), view.evaluation.status.value
     truncated = history_truncated or len(observations) > shown
-    observations = observations[-shown:]
+    observations = observations[-shown:]  # a new list: the shared view is left as it was
     return {
         **item_view(item),
         "id": kpi_id,

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.kpi.adapters.repository import KpiRepository
-from services.kpi.entrypoints.limits import ReadLimiter
+from services.kpi.entrypoints.limits import ReadLimiter, SingleFlight
 from services.kpi.queries import KpiQueries
 from shared.catalogue_store import CatalogueStore
 
@@ -20,6 +21,10 @@ class HistoryReadLimits:
 
     reads: ReadLimiter
     observations_shown: int = 1000
+    # Sent with a 503 when a read used up its time bound on the database.
+    retry_after_s: int = 2
+    # Identical concurrent reads (same subject and as_of) share one.
+    flights: SingleFlight[tuple[str, date | None], Any] = field(default_factory=SingleFlight)
 
 
 def _repository(request: Request) -> KpiRepository:

@@ -1,11 +1,17 @@
-"""A bound on expensive reads running at once, answering 429 beyond it (never queueing)."""
+"""Bounds on expensive reads: how many run at once (429 beyond, never queued), and identical
+concurrent reads shared."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Generic, TypeVar
 
 from shared.http.problems import TooManyRequests
+
+K = TypeVar("K")
+T = TypeVar("T")
 
 
 class ReadLimiter:
@@ -35,3 +41,32 @@ class ReadLimiter:
             yield
         finally:
             self.in_use -= 1
+
+
+class SingleFlight(Generic[K, T]):
+    """Concurrent requests for the same key share one computation (the first one's).
+
+    Ten identical `as_of` reads arriving together cost one read of the history. The shared
+    task runs to its end even if the request that started it goes away (it holds its own
+    read slot, so the limiter still bounds what runs); its result is never mutated by readers.
+    """
+
+    def __init__(self) -> None:
+        self._flights: dict[K, asyncio.Task[T]] = {}
+
+    def __len__(self) -> int:
+        return len(self._flights)
+
+    async def run(self, key: K, make: Callable[[], Awaitable[T]]) -> T:
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(make())
+            self._flights[key] = flight
+            flight.add_done_callback(lambda done: self._landed(key, done))
+        return await asyncio.shield(flight)
+
+    def _landed(self, key: K, flight: asyncio.Task[T]) -> None:
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        if not flight.cancelled():
+            flight.exception()  # retrieved: a failure nobody awaited any more is not logged
