@@ -35,6 +35,7 @@ class ObservationOut(BaseModel):
 class HistoryView:
     """What one read of a subject's history gives (shared by identical concurrent requests)."""
 
+    item: dict[str, Any]
     state: dict[str, Any] | None
     evaluation: Evaluation | None
     events: list[dict[str, Any]]
@@ -86,19 +87,20 @@ async def get_kpi(
         Query(description="Evaluate as on this past date, from the events with as_of <= it."),
     ] = None,
 ) -> dict[str, Any]:
-    item = await store.item(kpi_id)
-    if item is None:
-        raise NotFound(f"no KPI or milestone {kpi_id!r} in the catalogue")
     shown = limits.observations_shown
 
     async def read() -> HistoryView:
-        # Every read here filters on the subject: a scan on FerretDB, hence bounded together.
+        # Every read of the subject's state and history is a scan on FerretDB: bounded
+        # together, and refused before any database work when the slots are taken.
         async with limits.reads.slot():
+            item = await store.item(kpi_id)
+            if item is None:
+                raise NotFound(f"no KPI or milestone {kpi_id!r} in the catalogue")
             state = await repo.state(kpi_id)
             try:
                 if as_of is None:
                     latest = await queries.latest_history(kpi_id, limit=shown + 1)
-                    return HistoryView(state, None, latest, history_truncated=False)
+                    return HistoryView(item, state, None, latest, history_truncated=False)
                 # One read of the history serves both the evaluation and the listing.
                 past = await queries.history_as_of(item, as_of)
             except HistoryReadTooLong as error:
@@ -106,10 +108,11 @@ async def get_kpi(
                     f"{error}, the most one request may use; try again in {limits.retry_after_s} s",
                     headers={"Retry-After": str(limits.retry_after_s)},
                 ) from error
-            return HistoryView(state, past.evaluation, past.events, past.truncated)
+            return HistoryView(item, state, past.evaluation, past.events, past.truncated)
 
     view = await limits.flights.run((kpi_id, as_of), read)
-    state, observations, history_truncated = view.state, view.events, view.history_truncated
+    item, state = view.item, view.state
+    observations, history_truncated = view.events, view.history_truncated
     evaluation = state["evaluation"] if state else None
     status = state["status"] if state else "no_data"
     if view.evaluation is not None:
