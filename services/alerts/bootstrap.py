@@ -111,11 +111,16 @@ def create_app(
             )
             worker = DeliveryWorker(
                 stores=stores,
-                sender=WebhookSender(http),
+                sender=WebhookSender(
+                    http,
+                    deadline_s=settings.delivery_timeout_s,
+                    max_response_bytes=settings.max_response_bytes,
+                ),
                 metrics=metrics,
                 clock=clock,
                 schedule_s=settings.retry_schedule_s,
-                lease=timedelta(seconds=settings.lease_s),
+                lease=timedelta(seconds=settings.effective_lease_s),
+                lease_margin=timedelta(seconds=settings.lease_margin_s),
                 disable_after=timedelta(seconds=settings.disable_after_failing_s),
                 jitter=settings.retry_jitter,
                 max_concurrent=settings.max_concurrent_deliveries,

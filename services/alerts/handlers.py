@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -597,8 +598,21 @@ class DeliveryWorker:
     jitter: float = 0.1
     max_concurrent: int = 32
     max_per_subscription: int = 4
+    # Kept free at the end of a lease for the bookkeeping around the send: the send is cut so
+    # that it ends at least half of this before the lease does.
+    lease_margin: timedelta = timedelta(seconds=15)
     _in_flight: dict[asyncio.Task[None], Document] = field(default_factory=dict, init=False)
     _per_subscription: dict[str, int] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        shortest = timedelta(seconds=self.sender.deadline_s) + self.lease_margin
+        if self.lease < shortest:
+            # Two attempts of one delivery must never overlap: a lease that could end while its
+            # attempt is still open would let another worker start the next one.
+            raise ValueError(
+                f"the lease ({self.lease.total_seconds():g} s) must be at least the attempt "
+                f"deadline plus the margin ({shortest.total_seconds():g} s)"
+            )
 
     # The loop ----------------------------------------------------------------------------
 
@@ -628,6 +642,8 @@ class DeliveryWorker:
                 self.lease,
                 limit=min(room, self.max_per_subscription),
                 exclude_subscriptions=busy,
+                # Never a second attempt of a delivery this worker is still sending.
+                exclude_ids=[d["_id"] for d in self._in_flight.values()],
             )
             if not leased:
                 break
@@ -698,6 +714,8 @@ class DeliveryWorker:
     async def attempt(self, delivery: Document) -> None:
         """One attempt at one leased delivery: fence, sign, send, log, schedule."""
         now = self.clock()
+        # The fence's lease runs from `now`; the send must be over well before it ends.
+        send_by = time.monotonic() + (self.lease - self.lease_margin / 2).total_seconds()
         subscription = await self.stores.cache.subscription(delivery["subscription_id"])
         if subscription is None:
             await self.stores.deliveries.update_delivery(
@@ -716,21 +734,34 @@ class DeliveryWorker:
             return  # another worker makes (or made) this attempt
         entry, delivery = started
         if message is None:  # not archived (cannot happen: archived before queued)
-            await self.stores.deliveries.interrupt(entry, now)
+            await self.stores.deliveries.interrupt(entry, now, "the message is not archived")
             return
         delivery = {**message, **delivery}
         try:
-            await self._send(delivery, subscription, entry, now)
+            await self._send(delivery, subscription, entry, now, send_by)
         except asyncio.CancelledError:
-            # Shutting down mid-attempt: say so, and let the next instance retry at once.
+            # Only the worker's own shutdown cancels an attempt (the deadline ends the send
+            # with a timeout result): say so, and let the next instance retry at once.
+            reason = "the worker stopped mid-attempt (service shutdown)"
+            log.warning(
+                "webhook_attempt_interrupted",
+                message_id=delivery["_id"],
+                attempt=entry["attempt"],
+                reason=reason,
+            )
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2.0):
-                    await self.stores.deliveries.interrupt(entry, self.clock())
+                    await self.stores.deliveries.interrupt(entry, self.clock(), reason)
                     await self.stores.deliveries.release_lease(delivery, self.clock())
             raise
 
     async def _send(
-        self, delivery: Document, subscription: Document, entry: Document, now: datetime
+        self,
+        delivery: Document,
+        subscription: Document,
+        entry: Document,
+        now: datetime,
+        send_by: float,
     ) -> None:
         message_id = delivery["_id"]
         attempt_no = int(entry["attempt"])
@@ -738,7 +769,9 @@ class DeliveryWorker:
         headers = webhook_headers(
             active_secrets(subscription, now), message_id, int(now.timestamp()), body
         )
-        result = await self.sender.send(subscription["url"], body, headers)
+        result = await self.sender.send(
+            subscription["url"], body, headers, deadline_s=send_by - time.monotonic()
+        )
         done = self.clock()
         retry_index = int(delivery.get("retry_index", 0)) + 1
         self.metrics.attempts.labels(result=result.result).inc()
@@ -750,6 +783,8 @@ class DeliveryWorker:
                 "latency_ms": round(result.latency_s * 1000, 1),
                 "result": result.result,
                 "error": result.error,
+                "response_bytes": result.response_bytes,
+                "response_truncated": result.response_truncated,
             },
         )
         verdict = after_attempt(
@@ -809,6 +844,11 @@ class DeliveryWorker:
             attempt=attempt_no,
             state=update.get("state", "pending"),
             latency_ms=round(result.latency_s * 1000, 1),
+            error=result.error,
+            response_truncated=result.response_truncated,
+            next_attempt_at=(
+                update["next_attempt_at"].isoformat() if "next_attempt_at" in update else None
+            ),
         )
 
     def _count_outcome(self, delivery: Document, update: Document, done: datetime) -> None:

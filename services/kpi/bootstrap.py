@@ -13,6 +13,8 @@ from services.kpi.adapters.repository import KpiRepository, ensure_indexes
 from services.kpi.adapters.status_publisher import StatusPublisher
 from services.kpi.entrypoints.api import router
 from services.kpi.entrypoints.catalogue_api import router as catalogue_router
+from services.kpi.entrypoints.deps import HistoryReadLimits
+from services.kpi.entrypoints.limits import ReadLimiter
 from services.kpi.entrypoints.status_api import router as status_router
 from services.kpi.handlers import KpiHandler
 from services.kpi.metrics import KpiMetrics
@@ -128,7 +130,19 @@ def create_app(
             app.state.kpi_repository = repository
             app.state.catalogue = catalogue
             app.state.kpi_handler = handler
-            app.state.kpi_queries = KpiQueries(repository, catalogue)
+            app.state.kpi_queries = KpiQueries(
+                repository,
+                catalogue,
+                as_of_events_limit=settings.as_of_events_limit,
+                max_time_ms=max(round(settings.history_read_max_time_s * 1000), 1),
+            )
+            app.state.history_reads = HistoryReadLimits(
+                reads=ReadLimiter(
+                    settings.max_concurrent_history_reads, settings.history_read_retry_after_s
+                ),
+                observations_shown=settings.observations_shown,
+                retry_after_s=settings.history_read_retry_after_s,
+            )
             app.state.admin_token = (
                 settings.admin_token.get_secret_value() if settings.admin_token else None
             )

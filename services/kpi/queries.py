@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -32,8 +33,19 @@ from shared.catalogue_store import CatalogueStore
 
 Document = dict[str, Any]
 # An as_of evaluation folds at most this many of the latest events up to the date (the state
-# keeps a bounded window anyway; relative-target anchors older than this would be missed).
-AS_OF_EVENTS_LIMIT = 100_000
+# keeps a bounded window anyway; relative-target anchors older than this would be missed, and
+# the answer says so). A setting (`as_of_events_limit`).
+AS_OF_EVENTS_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class HistoryAsOf:
+    """A subject's evaluation on a past date, with the stored events it folded (ascending)."""
+
+    evaluation: Evaluation
+    events: list[Document]
+    # True when older events up to the date exist than the ones folded.
+    truncated: bool
 
 
 def _observation(doc: Document) -> Observation | MilestoneReport:
@@ -84,26 +96,47 @@ def _assessment(doc: Document | None) -> SelfAssessment | None:
     )
 
 
+def _evaluate_as_of(item: Document, docs: list[Document], on: date) -> Evaluation:
+    """CPU-bound (up to `as_of_events_limit` events): run off the event loop."""
+    definition = definition_from_catalogue(item)
+    events = [_observation(doc) for doc in docs]
+    if isinstance(definition, KpiDefinition):
+        return evaluate_kpi_as_of(definition, [e for e in events if isinstance(e, Observation)], on)
+    return evaluate_milestone_as_of(
+        definition, [e for e in events if isinstance(e, MilestoneReport)], on
+    )
+
+
 @dataclass
 class KpiQueries:
     repository: KpiRepository
     catalogue: CatalogueStore
+    as_of_events_limit: int = AS_OF_EVENTS_LIMIT
+    # What one history read may cost the database server (None: unbounded).
+    max_time_ms: int | None = None
 
     async def evaluation_as_of(self, item: Document, on: date) -> Evaluation:
-        """Exact: the state is rebuilt from the stored events with as_of <= `on`."""
-        definition = definition_from_catalogue(item)
-        events = [
-            _observation(doc)
-            for doc in await self.repository.observations(
-                item["_id"], limit=AS_OF_EVENTS_LIMIT, until=on.isoformat()
-            )
-        ]
-        if isinstance(definition, KpiDefinition):
-            return evaluate_kpi_as_of(
-                definition, [e for e in events if isinstance(e, Observation)], on
-            )
-        return evaluate_milestone_as_of(
-            definition, [e for e in events if isinstance(e, MilestoneReport)], on
+        return (await self.history_as_of(item, on)).evaluation
+
+    async def history_as_of(self, item: Document, on: date) -> HistoryAsOf:
+        """The state rebuilt from the latest `as_of_events_limit` stored events with as_of <=
+        `on` (exact unless `truncated`), in one read of the history, evaluated in a worker
+        thread so a long history does not hold the event loop (and the consumer) meanwhile."""
+        docs = await self.repository.observations(
+            item["_id"],
+            limit=self.as_of_events_limit + 1,
+            until=on.isoformat(),
+            max_time_ms=self.max_time_ms,
+        )
+        truncated = len(docs) > self.as_of_events_limit
+        docs = docs[-self.as_of_events_limit :]
+        evaluation = await asyncio.to_thread(_evaluate_as_of, item, docs, on)
+        return HistoryAsOf(evaluation, docs, truncated)
+
+    async def latest_history(self, subject_id: str, limit: int) -> list[Document]:
+        """The subject's latest `limit` stored events, bounded like `history_as_of`."""
+        return await self.repository.observations(
+            subject_id, limit=limit, max_time_ms=self.max_time_ms
         )
 
     async def measure_rollup(self, measure_id: str) -> MeasureRollup:

@@ -69,7 +69,7 @@ async def test_a_pending_delivery_survives_a_kill(
         extra={
             "SHINCHOKU_ALERTS_GROUPING_WINDOW_S": "0",
             "SHINCHOKU_ALERTS_RETRY_SCHEDULE_S": "[0" + ", 1" * 40 + "]",
-            "SHINCHOKU_ALERTS_LEASE_S": "6",
+            "SHINCHOKU_ALERTS_LEASE_MARGIN_S": "1",  # a 6 s lease (5 s deadline)
         },
     )
     kpi_id = f"kpi.restart-{secrets.token_hex(3)}"

@@ -15,6 +15,7 @@ from standardwebhooks.webhooks import Webhook
 from services.ingest.adapters.keys import ApiKeyStore
 from shared.mongo import MongoClient
 from shared.settings import MongoSettings
+from tests.support.faults import eventually
 from tests.support.services import RunningService, service_database, upsert_catalogue_item
 from tests.support.webhooks import webhook_receiver
 
@@ -131,8 +132,13 @@ async def test_a_slip_posted_through_ingest_reaches_a_verifying_receiver(
         assert data["link"].endswith(f"/v1/kpis/{kpi_id}")
         assert data["episode_id"]
         assert [c["kpi_id"] for c in data["changes"]] == [kpi_id]
-        log = await admin_get(http, system, admin_token, f"/v1/subscriptions/{sub}/attempts")
-        (attempt,) = log["items"]
+
+        async def logged() -> list[Any] | None:
+            # The attempt is logged after the receiver answered: wait for the log too.
+            log = await admin_get(http, system, admin_token, f"/v1/subscriptions/{sub}/attempts")
+            return list(log["items"]) or None
+
+        (attempt,) = await eventually(logged, timeout_s=30, what="the attempt logged")
         assert attempt["message_id"] == webhook.headers["webhook-id"]
         assert (attempt["status_code"], attempt["result"]) == (204, "success")
 
@@ -159,8 +165,14 @@ async def test_a_receiver_failing_three_times_gets_the_same_webhook_id(
         }
         Webhook(secret).verify(webhook.body, webhook.headers)
         assert len({a.body for a in receiver.attempts}) == 1
-        log = await admin_get(http, system, admin_token, f"/v1/subscriptions/{sub}/attempts")
-        assert [a["status_code"] for a in log["items"]] == [204, 503, 503, 503]
+
+        async def four_logged() -> list[Any] | None:
+            # The attempt is logged after the receiver answered: wait for the log too.
+            log = await admin_get(http, system, admin_token, f"/v1/subscriptions/{sub}/attempts")
+            return [a["status_code"] for a in log["items"]] if len(log["items"]) == 4 else None
+
+        logged = await eventually(four_logged, timeout_s=30, what="four attempts logged")
+        assert logged == [204, 503, 503, 503]
 
 
 async def test_a_silence_holds_a_notification_until_it_ends(

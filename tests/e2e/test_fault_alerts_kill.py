@@ -115,7 +115,7 @@ async def test_every_notification_is_delivered_under_one_webhook_id_across_kills
             # Retry every second for long enough to outlast the receiver's downtime.
             "SHINCHOKU_ALERTS_RETRY_SCHEDULE_S": "[0" + ", 1" * 120 + "]",
             "SHINCHOKU_ALERTS_RETRY_JITTER": "0",
-            "SHINCHOKU_ALERTS_LEASE_S": "4",
+            "SHINCHOKU_ALERTS_LEASE_MARGIN_S": "2",  # a 4 s lease
             "SHINCHOKU_ALERTS_DELIVERY_TIMEOUT_S": "2",
             "SHINCHOKU_ALERTS_CLAIM_RECOVERY_S": "3",
         },

@@ -147,6 +147,8 @@ async def alerts_harness(
     resolver: Resolver = resolve,
     timeout_s: float = 5.0,
     lease: timedelta = timedelta(seconds=30),
+    lease_margin: timedelta = timedelta(seconds=15),
+    max_response_bytes: int = 64 * 1024,
 ) -> AsyncIterator[Harness]:
     name = f"{database}_alerts_{secrets.token_hex(3)}"
     db = mongo[name]
@@ -174,11 +176,12 @@ async def alerts_harness(
     http = guarded_client(allowed=ALLOWED, timeout_s=timeout_s, resolver=resolver)
     worker = DeliveryWorker(
         stores=stores,
-        sender=WebhookSender(http),
+        sender=WebhookSender(http, deadline_s=timeout_s, max_response_bytes=max_response_bytes),
         metrics=metrics,
         clock=clock,
         schedule_s=schedule_s,
         lease=lease,
+        lease_margin=lease_margin,
         disable_after=disable_after,
         jitter=0,
     )

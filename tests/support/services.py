@@ -91,7 +91,7 @@ def service_environment(
         # land in one delivery), short leases and claim recovery, a prompt batcher.
         env[f"{prefix}GROUPING_WINDOW_S"] = "2"
         env[f"{prefix}BATCHER_POLL_S"] = "0.1"
-        env[f"{prefix}LEASE_S"] = "10"
+        env[f"{prefix}LEASE_MARGIN_S"] = "5"
         env[f"{prefix}DELIVERY_TIMEOUT_S"] = "5"
         env[f"{prefix}CLAIM_RECOVERY_S"] = "5"
         env[f"{prefix}METRICS_REFRESH_S"] = "1"

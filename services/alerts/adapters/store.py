@@ -53,6 +53,12 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+# Why an attempt found with its lease over and no outcome is logged as interrupted.
+LEASE_ENDED_UNRECORDED = (
+    "no outcome was recorded before the attempt's lease ended (its worker stopped or lost "
+    "the database)"
+)
+
 SUBSCRIPTIONS = "alerts_subscriptions"
 NOTIFICATIONS = "alerts_notifications"
 PENDING = "alerts_pending"
@@ -436,6 +442,7 @@ class DeliveryQueue:
         *,
         limit: int,
         exclude_subscriptions: Iterable[str] = (),
+        exclude_ids: Iterable[str] = (),
     ) -> list[Document]:
         """Lease up to `limit` due deliveries: one scan of the (small) queue for candidates,
         then each taken with `find_one_and_update` (a fresh lease token and expiry)."""
@@ -447,6 +454,9 @@ class DeliveryQueue:
         excluded = list(exclude_subscriptions)
         if excluded:
             query["subscription_id"] = {"$nin": excluded}
+        excluded_ids = list(exclude_ids)
+        if excluded_ids:
+            query["_id"] = {"$nin": excluded_ids}
         cursor = self._queue.find(query, {"_id": 1}).sort("next_attempt_at", 1).limit(limit)
         candidates = [doc["_id"] async for doc in cursor]
         leased = []
@@ -492,7 +502,9 @@ class DeliveryQueue:
                 if existing is not None and existing["lease_until"] > now:
                     return None  # being made, or just made: its outcome is on its way
                 if existing is not None:
-                    interrupted = {"result": "interrupted", "error": "the worker stopped"}
+                    # Its worker would have recorded an outcome (a timeout included) before the
+                    # lease ended: it stopped without saying so, or lost the database.
+                    interrupted = {"result": "interrupted", "error": LEASE_ENDED_UNRECORDED}
                     await _insert_new(self._attempts, [self.log_entry(existing, interrupted)])
                 fresh = await self.queued(delivery["_id"])
                 if fresh is None or not _due(fresh, now):
@@ -523,10 +535,10 @@ class DeliveryQueue:
         """Log the attempt with its outcome (status code, latency, result, error)."""
         await _insert_new(self._attempts, [self.log_entry(fence, outcome)])
 
-    async def interrupt(self, fence: Document, now: datetime) -> None:
+    async def interrupt(self, fence: Document, now: datetime, reason: str) -> None:
         """Stopping mid-attempt: log it and end the fence's lease, so the next instance retries
         at once (an update of a growing collection: only ever at shutdown)."""
-        await self.finish_attempt(fence, {"result": "interrupted", "error": "the service stopped"})
+        await self.finish_attempt(fence, {"result": "interrupted", "error": reason})
         await self._fences.update_one({"_id": fence["_id"]}, {"$set": {"lease_until": now}})
 
     async def update_delivery(

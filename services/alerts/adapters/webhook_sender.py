@@ -6,6 +6,11 @@ resolves the target host itself, refuses it unless every address is acceptable
 change after a subscription was created (DNS rebinding) therefore cannot turn a delivery inward.
 Proxies from the environment are ignored and redirects are not followed (Standard Webhooks:
 a 3xx is a failure).
+
+Each attempt has a **total** deadline (connect + send + the whole response), not only httpx's
+per-operation timeouts: a receiver dripping one byte every few seconds would otherwise keep an
+attempt open indefinitely. The response body is read raw (never decompressed) up to a cap and
+then the connection is dropped: a receiver cannot make the sender buffer a huge body.
 """
 
 from __future__ import annotations
@@ -122,14 +127,22 @@ def guarded_client(
     )
 
 
+DEFAULT_DEADLINE_S = 15.0
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class SendResult:
     status_code: int | None
     latency_s: float
     error: str | None
     retry_after_s: float | None
-    # success, http_error, timeout, network_error or refused (the SSRF guard)
+    # success, http_error, timeout (the total deadline passed), network_error (the connection
+    # failed or broke) or refused (the SSRF guard)
     result: str
+    # Raw response body bytes read (at most the cap) and whether the rest was left unread.
+    response_bytes: int = 0
+    response_truncated: bool = False
 
     @property
     def succeeded(self) -> bool:
@@ -155,17 +168,60 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 
 class WebhookSender:
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self._client = client
+    """Sends with a total deadline per attempt and a cap on the response body read."""
 
-    async def send(self, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        deadline_s: float = DEFAULT_DEADLINE_S,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        self._client = client
+        self.deadline_s = deadline_s
+        self._max_response_bytes = max_response_bytes
+
+    async def send(
+        self,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        *,
+        deadline_s: float | None = None,
+    ) -> SendResult:
+        """One POST, over within `deadline_s` (default: the sender's) whatever the receiver does."""
+        deadline = self.deadline_s if deadline_s is None else min(deadline_s, self.deadline_s)
         started = time.perf_counter()
+        # What is known so far, for an honest account when the deadline cuts the exchange.
+        status_code: int | None = None
+        received = 0
 
         def failed(result: str, error: str) -> SendResult:
-            return SendResult(None, time.perf_counter() - started, error[:500], None, result)
+            return SendResult(
+                status_code, time.perf_counter() - started, error[:500], None, result, received
+            )
 
         try:
-            response = await self._client.post(url, content=body, headers=headers)
+            async with asyncio.timeout(max(deadline, 0.0)):
+                async with self._client.stream(
+                    "POST", url, content=body, headers=headers
+                ) as response:
+                    status_code = response.status_code
+                    truncated = False
+                    async for chunk in response.aiter_raw():
+                        if received + len(chunk) > self._max_response_bytes:
+                            # Over the cap: stop reading (one network read, at most 64 KB, past
+                            # it); leaving the stream unread closes the connection.
+                            received, truncated = self._max_response_bytes, True
+                            break
+                        received += len(chunk)
+        except TimeoutError:
+            phase = "waiting for the response" if status_code is None else "reading the body"
+            return failed(
+                "timeout",
+                f"no complete response within the {deadline:g} s deadline "
+                f"({phase}; {received} body bytes received)",
+            )
         except TargetRefused as error:
             return failed("refused", f"target refused: {error}")
         except httpx.TimeoutException as error:
@@ -174,11 +230,13 @@ class WebhookSender:
             return failed("network_error", f"{type(error).__name__}: {error}")
         latency = time.perf_counter() - started
         if response.is_success:
-            return SendResult(response.status_code, latency, None, None, "success")
+            return SendResult(status_code, latency, None, None, "success", received, truncated)
         return SendResult(
-            response.status_code,
+            status_code,
             latency,
-            f"HTTP {response.status_code}",
+            f"HTTP {status_code}",
             parse_retry_after(response.headers.get("retry-after")),
             "http_error",
+            received,
+            truncated,
         )

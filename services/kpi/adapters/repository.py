@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, ExecutionTimeout
 
 from shared.consumer import TransientError
 
@@ -35,6 +35,13 @@ ASSESSMENTS = "kpi_assessments"
 
 Document = dict[str, Any]
 DUPLICATE_KEY = 11000
+# What history readers need of an observation, and how many are decoded per round trip.
+OBSERVATION_FIELDS = {"event_id": 1, "as_of": 1, "time": 1, "data": 1}
+OBSERVATION_BATCH = 500
+
+
+class HistoryReadTooLong(Exception):  # noqa: N818 - reads as a condition
+    """A history read used up its time bound on the database server (maxTimeMS)."""
 
 
 class VersionConflictError(TransientError):
@@ -170,15 +177,38 @@ class KpiRepository:
         await self._insert_ignoring_duplicates(TRANSITIONS, documents)
 
     async def observations(
-        self, subject_id: str, limit: int = 1000, until: str | None = None
+        self,
+        subject_id: str,
+        limit: int = 1000,
+        until: str | None = None,
+        *,
+        max_time_ms: int | None = None,
     ) -> list[Document]:
         """The subject's latest `limit` stored events (with as_of <= `until`, an ISO date, if
-        given), in ascending as_of order."""
+        given), in ascending as_of order.
+
+        Served by the `(subject_id, as_of)` index on MongoDB (FerretDB scans: callers bound how
+        many run at once, and `max_time_ms` bounds what one may cost the server: beyond it,
+        HistoryReadTooLong). Only the fields readers use are returned, in batches of a bounded
+        size, so decoding never holds the event loop for long."""
         query: Document = {"subject_id": subject_id}
         if until is not None:
             query["as_of"] = {"$lte": until}
-        cursor = self._db[OBSERVATIONS].find(query).sort([("as_of", -1), ("_id", -1)])
-        latest = [doc async for doc in cursor.limit(limit)]
+        cursor = (
+            self._db[OBSERVATIONS]
+            .find(query, OBSERVATION_FIELDS)
+            .sort([("as_of", -1), ("_id", -1)])
+            .limit(limit)
+            .batch_size(OBSERVATION_BATCH)
+        )
+        if max_time_ms is not None:
+            cursor = cursor.max_time_ms(max_time_ms)
+        try:
+            latest = [doc async for doc in cursor]
+        except ExecutionTimeout as error:
+            raise HistoryReadTooLong(
+                f"reading {subject_id!r}'s history took longer than {max_time_ms} ms"
+            ) from error
         return latest[::-1]
 
     async def latest_assessment(self, measure_id: str) -> Document | None:

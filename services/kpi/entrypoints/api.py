@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from services.kpi.adapters.repository import HistoryReadTooLong
+from services.kpi.domain.model import Evaluation
 from services.kpi.entrypoints.catalogue_api import ItemOut, item_view
-from services.kpi.entrypoints.deps import Catalogue, Queries, Repository
+from services.kpi.entrypoints.deps import Catalogue, HistoryReads, Queries, Repository
 from shared.events.contracts import Status
-from shared.http.problems import NotFound, ValidationProblem, problem_responses
+from shared.http.problems import (
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+    ValidationProblem,
+    problem_responses,
+)
 
 router = APIRouter(prefix="/v1", tags=["kpis"])
 
@@ -20,6 +29,17 @@ class ObservationOut(BaseModel):
     event_id: str
     as_of: str
     data: dict[str, Any] = Field(description="The event's data as reported")
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    """What one read of a subject's history gives (shared by identical concurrent requests)."""
+
+    item: dict[str, Any]
+    state: dict[str, Any] | None
+    evaluation: Evaluation | None
+    events: list[dict[str, Any]]
+    history_truncated: bool
 
 
 class KpiStatusOut(ItemOut):
@@ -35,9 +55,10 @@ class KpiStatusOut(ItemOut):
     observations_truncated: bool = Field(
         description="True when the KPI has older observations than the ones listed"
     )
-
-
-OBSERVATIONS_SHOWN = 1000
+    history_truncated: bool = Field(
+        description="With `as_of`: true when the evaluation folded only the latest "
+        "`as_of_events_limit` events up to the date (older ones exist and were left out)"
+    )
 
 
 @router.get(
@@ -46,33 +67,58 @@ OBSERVATIONS_SHOWN = 1000
     description="Status, evaluation, episode and the latest 1,000 observations (as_of "
     "ascending; `observations_truncated` says whether there are older ones), beside the "
     "catalogue definition (names in Japanese and English, unit, baseline, targets, sources, "
-    "state).",
-    responses={200: {"model": KpiStatusOut}, **problem_responses(NotFound, ValidationProblem)},
+    "state). Reading the history is bounded: at most `max_concurrent_history_reads` such "
+    "reads run at once (more are answered 429 with `Retry-After`), one may use the database "
+    "for at most `history_read_max_time_s` (503 with `Retry-After` beyond), and an `as_of` "
+    "evaluation folds at most the latest `as_of_events_limit` events up to the date.",
+    responses={
+        200: {"model": KpiStatusOut},
+        **problem_responses(NotFound, ValidationProblem, TooManyRequests, ServiceUnavailable),
+    },
 )
 async def get_kpi(
     kpi_id: str,
     repo: Repository,
     store: Catalogue,
     queries: Queries,
+    limits: HistoryReads,
     as_of: Annotated[
         date | None,
         Query(description="Evaluate as on this past date, from the events with as_of <= it."),
     ] = None,
 ) -> dict[str, Any]:
-    item = await store.item(kpi_id)
-    if item is None:
-        raise NotFound(f"no KPI or milestone {kpi_id!r} in the catalogue")
-    state = await repo.state(kpi_id)
+    shown = limits.observations_shown
+
+    async def read() -> HistoryView:
+        # Every read of the subject's state and history is a scan on FerretDB: bounded
+        # together, and refused before any database work when the slots are taken.
+        async with limits.reads.slot():
+            item = await store.item(kpi_id)
+            if item is None:
+                raise NotFound(f"no KPI or milestone {kpi_id!r} in the catalogue")
+            state = await repo.state(kpi_id)
+            try:
+                if as_of is None:
+                    latest = await queries.latest_history(kpi_id, limit=shown + 1)
+                    return HistoryView(item, state, None, latest, history_truncated=False)
+                # One read of the history serves both the evaluation and the listing.
+                past = await queries.history_as_of(item, as_of)
+            except HistoryReadTooLong as error:
+                raise ServiceUnavailable(
+                    f"{error}, the most one request may use; try again in {limits.retry_after_s} s",
+                    headers={"Retry-After": str(limits.retry_after_s)},
+                ) from error
+            return HistoryView(item, state, past.evaluation, past.events, past.truncated)
+
+    view = await limits.flights.run((kpi_id, as_of), read)
+    item, state = view.item, view.state
+    observations, history_truncated = view.events, view.history_truncated
     evaluation = state["evaluation"] if state else None
     status = state["status"] if state else "no_data"
-    if as_of is not None:
-        past = await queries.evaluation_as_of(item, as_of)
-        evaluation, status = past.model_dump(mode="json"), past.status.value
-    observations = await repo.observations(
-        kpi_id, limit=OBSERVATIONS_SHOWN + 1, until=as_of.isoformat() if as_of else None
-    )
-    truncated = len(observations) > OBSERVATIONS_SHOWN
-    observations = observations[-OBSERVATIONS_SHOWN:]
+    if view.evaluation is not None:
+        evaluation, status = view.evaluation.model_dump(mode="json"), view.evaluation.status.value
+    truncated = history_truncated or len(observations) > shown
+    observations = observations[-shown:]  # a new list: the shared view is left as it was
     return {
         **item_view(item),
         "id": kpi_id,
@@ -89,6 +135,7 @@ async def get_kpi(
             {"event_id": o["event_id"], "as_of": o["as_of"], "data": o["data"]}
             for o in observations
         ],
-        # Only the latest OBSERVATIONS_SHOWN are listed; the evaluation uses all of them.
+        # Only the latest `shown` are listed; the evaluation uses up to as_of_events_limit.
         "observations_truncated": truncated,
+        "history_truncated": history_truncated,
     }

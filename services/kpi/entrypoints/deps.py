@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.kpi.adapters.repository import KpiRepository
+from services.kpi.entrypoints.limits import ReadLimiter, SingleFlight
 from services.kpi.queries import KpiQueries
 from shared.catalogue_store import CatalogueStore
+
+
+@dataclass(frozen=True)
+class HistoryReadLimits:
+    """How much of a subject's history one request may read, and how many such reads at once."""
+
+    reads: ReadLimiter
+    observations_shown: int = 1000
+    # Sent with a 503 when a read used up its time bound on the database.
+    retry_after_s: int = 2
+    # Identical concurrent reads (same subject and as_of) share one.
+    flights: SingleFlight[tuple[str, date | None], Any] = field(default_factory=SingleFlight)
 
 
 def _repository(request: Request) -> KpiRepository:
@@ -32,7 +47,13 @@ def _queries(request: Request) -> KpiQueries:
     return value
 
 
+def _history_reads(request: Request) -> HistoryReadLimits:
+    value: HistoryReadLimits = request.app.state.history_reads
+    return value
+
+
 Repository = Annotated[KpiRepository, Depends(_repository)]
 Catalogue = Annotated[CatalogueStore, Depends(_catalogue)]
 Database = Annotated[AsyncDatabase[dict[str, Any]], Depends(_database)]
 Queries = Annotated[KpiQueries, Depends(_queries)]
+HistoryReads = Annotated[HistoryReadLimits, Depends(_history_reads)]

@@ -1,15 +1,21 @@
-"""The sender's pure parts: Retry-After parsing, and the guard refusing before any connection."""
+"""The sender's parts without a network: Retry-After parsing, the guard refusing before any
+connection, the total deadline and the body cap (on httpx's mock transport)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import httpcore
+import httpx
 import pytest
 
 from services.alerts.adapters.webhook_sender import (
     GuardedNetworkBackend,
     TargetRefused,
+    WebhookSender,
     parse_retry_after,
 )
 
@@ -77,3 +83,82 @@ async def test_unix_sockets_are_refused() -> None:
     """Webhooks go over TCP only."""
     with pytest.raises(TargetRefused):
         await GuardedNetworkBackend([]).connect_unix_socket("/var/run/docker.sock")
+
+
+def sender_answering(
+    respond: Callable[[httpx.Request], httpx.Response], **options: Any
+) -> WebhookSender:
+    return WebhookSender(httpx.AsyncClient(transport=httpx.MockTransport(respond)), **options)
+
+
+class Body(httpx.AsyncByteStream):
+    """A body of `size` bytes, streamed in 64 KB pieces as a socket would deliver it."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.sent = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while self.sent < self.size:
+            piece = b"x" * min(65536, self.size - self.sent)
+            self.sent += len(piece)
+            yield piece
+
+
+class Drip(httpx.AsyncByteStream):
+    """A body that arrives a byte at a time, forever (each read well within any per-read
+    timeout)."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while True:
+            await asyncio.sleep(0.01)  # the slow receiver's own pace
+            yield b"."
+
+
+async def test_an_attempt_is_cut_at_its_total_deadline() -> None:
+    """A body that never ends is a timeout at the total deadline, naming what was received."""
+    sender = sender_answering(lambda _: httpx.Response(200, stream=Drip()), deadline_s=0.2)
+    result = await sender.send("http://hooks.test/", b"{}", {})
+    assert result.result == "timeout"
+    assert result.status_code == 200
+    assert result.error is not None
+    assert "0.2 s deadline" in result.error
+    assert "reading the body" in result.error
+    assert not result.succeeded
+
+
+async def test_a_shorter_deadline_for_one_send_wins_but_never_a_longer_one() -> None:
+    """The worker may shorten one send's deadline (the lease is running out), never extend it."""
+    sender = sender_answering(lambda _: httpx.Response(200, stream=Drip()), deadline_s=0.2)
+    result = await sender.send("http://hooks.test/", b"{}", {}, deadline_s=1000)
+    assert result.result == "timeout"
+    assert "0.2 s deadline" in (result.error or "")
+    result = await sender.send("http://hooks.test/", b"{}", {}, deadline_s=0.05)
+    assert "0.05 s deadline" in (result.error or "")
+
+
+@pytest.mark.parametrize(
+    ("size", "cap", "read", "truncated"),
+    [(0, 64, 0, False), (64, 64, 64, False), (65, 64, 64, True), (10_000_000, 65536, 65536, True)],
+)
+async def test_the_response_body_is_read_up_to_the_cap(
+    size: int, cap: int, read: int, truncated: bool
+) -> None:
+    """At most `max_response_bytes` of the body is read; a longer body is marked truncated."""
+    body = Body(size)
+    sender = sender_answering(lambda _: httpx.Response(503, stream=body), max_response_bytes=cap)
+    result = await sender.send("http://hooks.test/", b"{}", {})
+    assert (result.result, result.status_code) == ("http_error", 503)
+    assert (result.response_bytes, result.response_truncated) == (read, truncated)
+    assert body.sent <= cap + 65536  # one network read past the cap at most
+
+
+async def test_connection_errors_are_not_timeouts() -> None:
+    """A refused connection is a network error, told apart from a timeout."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    result = await sender_answering(refuse).send("http://hooks.test/", b"{}", {})
+    assert result.result == "network_error"
+    assert "ConnectError" in (result.error or "")
