@@ -24,7 +24,8 @@ from shared.catalogue.model import (
     Measure,
     Milestone,
     MinistryTable,
-    Ownership,
+    Owner,
+    OwnerBasis,
     PlanMeta,
     SourceRef,
 )
@@ -122,16 +123,6 @@ def _as_list(data: Mapping[str, Any], key: str, entry: str, problems: list[Probl
     return value
 
 
-def _resolve_ownership(raw: object, table: MinistryTable | None) -> object:
-    """Defaulted measures without explicit ministries get them from the ownership rules."""
-    if not isinstance(raw, dict) or table is None:
-        return raw
-    if raw.get("ownership") == Ownership.DEFAULTED.value and not raw.get("ministries"):
-        text = raw.get("ministries_text")
-        return {**raw, "ministries": table.assignment_for(text if isinstance(text, str) else None)}
-    return raw
-
-
 def validate_data(
     data: Mapping[str, Any],
     ministries_data: Mapping[str, Any],
@@ -157,9 +148,7 @@ def validate_data(
 
     measures: list[Measure] = []
     for i, raw in enumerate(_as_list(data, "measures", "catalogue", problems)):
-        m = _validate_one(
-            Measure, _resolve_ownership(raw, table), _entry_id(raw, "measures", i), problems
-        )
+        m = _validate_one(Measure, raw, _entry_id(raw, "measures", i), problems)
         if m is not None:
             measures.append(m)
     kpis: list[Kpi] = []
@@ -177,6 +166,7 @@ def validate_data(
     problems.extend(_cross_checks(table, measures, kpis, milestones, reference_fy))
     if plan_lines is not None:
         problems.extend(_source_checks(plan_lines, measures, kpis, milestones))
+        problems.extend(_named_owner_checks(plan_lines, table, measures, kpis, milestones))
         if plan is not None and plan.text_lines != len(plan_lines):
             problems.append(
                 Problem(
@@ -194,7 +184,6 @@ def validate_data(
         defaults=defaults,
         default_owner=table.default_owner,
         ministries=table.ministries,
-        ownership_rules=table.ownership_rules,
         measures=measures,
         kpis=kpis,
         milestones=milestones,
@@ -271,8 +260,6 @@ def _cross_checks(
                 )
             seen_codes.add(m.code)
         check_codes("ministries.yaml", "default_owner", [table.default_owner])
-        for i, rule in enumerate(table.ownership_rules):
-            check_codes("ministries.yaml", f"ownership_rules.{i}.assign", rule.assign)
 
     all_ids: dict[str, str] = {}
     for kind, entries in (("measure", measures), ("kpi", kpis), ("milestone", milestones)):
@@ -281,17 +268,26 @@ def _cross_checks(
                 problems.append(Problem(e.id, "id", f"duplicate id (also a {all_ids[e.id]})"))
             all_ids.setdefault(e.id, kind)
 
+    def check_owners(entry_id: str, owners: Sequence[Owner] | None) -> None:
+        if owners is None:
+            return
+        check_codes(entry_id, "owners", [o.code for o in owners])
+        seen: set[str] = set()
+        for i, owner in enumerate(owners):
+            if owner.code in seen:
+                problems.append(
+                    Problem(entry_id, f"owners.{i}.code", f"{owner.code!r} is listed twice")
+                )
+            seen.add(owner.code)
+
     measure_ids = {m.id for m in measures}
     for measure in measures:
-        check_codes(measure.id, "ministries", measure.ministries)
-        if not measure.ministries:
-            problems.append(Problem(measure.id, "ministries", "no ministry (stated or defaulted)"))
+        check_owners(measure.id, measure.owners)
 
     for k in kpis:
         if k.measure_id not in measure_ids:
             problems.append(Problem(k.id, "measure_id", f"unknown measure {k.measure_id!r}"))
-        if k.ministries is not None:
-            check_codes(k.id, "ministries", k.ministries)
+        check_owners(k.id, k.owners)
         previous = None
         for i, t in enumerate(k.targets):
             if previous is not None and t.deadline < previous:
@@ -329,8 +325,7 @@ def _cross_checks(
     for ms in milestones:
         if ms.measure_id not in measure_ids:
             problems.append(Problem(ms.id, "measure_id", f"unknown measure {ms.measure_id!r}"))
-        if ms.ministries is not None:
-            check_codes(ms.id, "ministries", ms.ministries)
+        check_owners(ms.id, ms.owners)
         problems.extend(
             _check_deadline(
                 ms.id, "", ms.deadline_text, (ms.deadline, ms.precision, ms.bound), reference_fy
@@ -419,6 +414,50 @@ def _source_checks(
         check(ms.id, "source.", ms.source, ms.deadline_text)
         for i, s in enumerate(ms.other_sources):
             check(ms.id, f"other_sources.{i}.", s)
+    return problems
+
+
+def _named_owner_checks(
+    plan_lines: Sequence[str],
+    table: MinistryTable | None,
+    measures: Sequence[Measure],
+    kpis: Sequence[Kpi],
+    milestones: Sequence[Milestone],
+) -> list[Problem]:
+    """A named owner's quote is verbatim on its line and names that ministry (its Japanese
+    name or an alias): the plan must really say so."""
+    if table is None:
+        return []
+    names = {m.code: (m.name_ja, *m.aliases) for m in table.ministries}
+    problems: list[Problem] = []
+    entries: list[tuple[str, Sequence[Owner] | None]] = [(m.id, m.owners) for m in measures]
+    entries += [(k.id, k.owners) for k in kpis]
+    entries += [(ms.id, ms.owners) for ms in milestones]
+    for entry_id, owners in entries:
+        for i, owner in enumerate(owners or ()):
+            if owner.basis is not OwnerBasis.NAMED or owner.line is None or owner.quote is None:
+                continue
+            field = f"owners.{i}."
+            if owner.line > len(plan_lines):
+                problems.append(
+                    Problem(entry_id, f"{field}line", f"line {owner.line} beyond the plan")
+                )
+                continue
+            if owner.quote not in plan_lines[owner.line - 1]:
+                problems.append(
+                    Problem(
+                        entry_id, f"{field}quote", f"quote not found verbatim on line {owner.line}"
+                    )
+                )
+            if not any(name in owner.quote for name in names.get(owner.code, ())):
+                problems.append(
+                    Problem(
+                        entry_id,
+                        f"{field}quote",
+                        f"the quote does not name {owner.code!r} "
+                        f"({' / '.join(names.get(owner.code, ()))})",
+                    )
+                )
     return problems
 
 
