@@ -56,6 +56,24 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     owners.add_argument("--json", action="store_true", help="the distribution as JSON")
     owners.set_defaults(handler=_owners)
 
+    coverage = commands.add_parser(
+        "coverage",
+        help="every dated or numeric sentence of the plan: catalogued, or excluded with a reason",
+        description=(
+            "List every sentence of the plan that carries a date or a number, each catalogued "
+            "(the KPIs and milestones citing it) or excluded with its written reason "
+            "(shared/catalogue/coverage-exclusions.yaml), then the counts. Exits 1 when a "
+            "sentence is unexplained or an exclusion matches no sentence."
+        ),
+    )
+    coverage.add_argument("--file", type=Path, default=None, help="catalogue YAML")
+    coverage.add_argument("--exclusions", type=Path, default=None, help="exclusions YAML")
+    coverage.add_argument(
+        "--unexplained", action="store_true", help="list only the unexplained sentences"
+    )
+    coverage.add_argument("--json", action="store_true", help="the verdicts as JSON")
+    coverage.set_defaults(handler=_coverage)
+
     set_owners = commands.add_parser(
         "set-owners",
         help="change who may report a KPI or milestone, at run time (reason required)",
@@ -349,3 +367,55 @@ def _ownership(args: argparse.Namespace) -> int:
         return 0
 
     return _run_on_store(action)
+
+
+def _coverage(args: argparse.Namespace) -> int:
+    from shared.catalogue.coverage import (
+        Status,
+        assess,
+        load_exclusions,
+        summary_line,
+        unused_exclusions,
+    )
+    from shared.catalogue.validate import VENDORED_PLAN_TEXT, read_plan_lines
+
+    try:
+        catalogue = load_catalogue(args.file)
+    except CatalogueError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    lines = read_plan_lines(VENDORED_PLAN_TEXT)
+    exclusions = load_exclusions(args.exclusions)
+    verdicts = assess(lines, catalogue, exclusions)
+    shown = [v for v in verdicts if not args.unexplained or v.status is Status.UNEXPLAINED]
+    if args.json:
+        json.dump(
+            [
+                {
+                    "line": v.sentence.line,
+                    "footnote": v.sentence.footnote,
+                    "text": v.sentence.clean,
+                    "status": v.status.value,
+                    "by": list(v.by),
+                }
+                for v in shown
+            ],
+            sys.stdout,
+            ensure_ascii=False,
+            indent=2,
+        )
+        sys.stdout.write("\n")
+    else:
+        for v in shown:
+            text = v.sentence.clean
+            text = text if len(text) <= 70 else text[:69] + "…"
+            print(f"{v.sentence.line:5d}  {v.status.value:11s}  {text}")
+            if v.by:
+                print(f"{'':18s} {'; '.join(v.by)}")
+    unused = unused_exclusions(lines, exclusions, verdicts)
+    for e in unused:
+        print(f"exclusion matches no dated or numeric sentence: line {e.line}: {e.quote!r}")
+    print(summary_line(verdicts))
+    unexplained = any(v.status is Status.UNEXPLAINED for v in verdicts)
+    return 1 if unexplained or unused else 0

@@ -22,6 +22,7 @@ __all__ = [
     "Bound",
     "Catalogue",
     "Comparator",
+    "DeadlineContext",
     "Defaults",
     "Direction",
     "Kpi",
@@ -99,6 +100,16 @@ class SourceRef(_Frozen):
 
     line: Annotated[int, Field(ge=1)]
     quote: Quote
+
+
+class DeadlineContext(_Frozen):
+    """How a deadline stated relative to its context (同年12月末, 翌年度, プラン策定の３年後) is
+    read: `reads_as` is the phrase with the year the context gives (令和４年（2022年）12月末を
+    目途に), which the parser dates; `source` quotes where the plan states that year."""
+
+    reads_as: NonEmpty
+    source: SourceRef
+    note: NonEmpty
 
 
 class Ministry(_Frozen):
@@ -216,6 +227,7 @@ class Target(_Frozen):
     scope: Scope = Scope.NATIONAL
     deadline: date
     deadline_text: NonEmpty
+    deadline_context: DeadlineContext | None = None  # a relative deadline resolved
     precision: Precision
     bound: Bound
     text: str | None = None  # verbatim level phrase when qualitative (ほぼ全国民, 約５割)
@@ -251,6 +263,7 @@ class Milestone(_Frozen):
     kind: MilestoneKind = MilestoneKind.DELIVER
     deadline: date
     deadline_text: NonEmpty
+    deadline_context: DeadlineContext | None = None  # a relative deadline resolved
     precision: Precision
     bound: Bound
     depends_on: list[MilestoneId] = Field(default_factory=list)
@@ -349,6 +362,11 @@ class Catalogue(_Frozen):
                             "value": None,
                             "deadline": ms.deadline.isoformat(),
                             "deadline_text": ms.deadline_text,
+                            "deadline_context": (
+                                ms.deadline_context.model_dump(mode="json")
+                                if ms.deadline_context
+                                else None
+                            ),
                             "precision": ms.precision.value,
                             "bound": ms.bound.value,
                             "source": ms.source.model_dump(mode="json"),

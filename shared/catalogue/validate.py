@@ -9,6 +9,7 @@ quote appears verbatim on its cited line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.catalogue.model import (
     Catalogue,
+    DeadlineContext,
     Defaults,
     Kpi,
     Measure,
@@ -191,13 +193,35 @@ def validate_data(
     return catalogue, []
 
 
+# Words that date a phrase only through its context (the year named before, the plan's own
+# decision...): a deadline starting with one is read through its `deadline_context`.
+RELATIVE_LEADS = ("同年度", "同年", "翌年度", "翌年", "前年度", "前年", "同月")
+START_MARKER = re.compile(r"(?:以降|以後|から|より|[～〜~])")
+
+
 def _check_deadline(
     entry_id: str,
     field: str,
     deadline_text: str,
     stored: tuple[object, object, object],
     reference_fy: int | None,
+    context: DeadlineContext | None = None,
 ) -> list[Problem]:
+    if context is not None:
+        # A phrase opening with a relative year (同年12月末を目途に) must read as the same phrase
+        # with that year resolved; other relative phrases (プラン策定の３年後) rely on the note.
+        lead = next((w for w in RELATIVE_LEADS if deadline_text.startswith(w)), None)
+        rest = deadline_text[len(lead) :] if lead else None
+        if rest is not None and (not rest or not context.reads_as.endswith(rest)):
+            return [
+                Problem(
+                    entry_id,
+                    f"{field}deadline_context.reads_as",
+                    f"{context.reads_as!r} is not {deadline_text!r} with its relative word "
+                    f"({' / '.join(RELATIVE_LEADS)}) resolved",
+                )
+            ]
+        deadline_text = context.reads_as
     parsed = parse_deadline(deadline_text, reference_fiscal_year=reference_fy)
     if not isinstance(parsed, DatedPhrase):
         return [
@@ -306,6 +330,7 @@ def _cross_checks(
                     t.deadline_text,
                     (t.deadline, t.precision, t.bound),
                     reference_fy,
+                    t.deadline_context,
                 )
             )
             if (
@@ -328,7 +353,12 @@ def _cross_checks(
         check_owners(ms.id, ms.owners)
         problems.extend(
             _check_deadline(
-                ms.id, "", ms.deadline_text, (ms.deadline, ms.precision, ms.bound), reference_fy
+                ms.id,
+                "",
+                ms.deadline_text,
+                (ms.deadline, ms.precision, ms.bound),
+                reference_fy,
+                ms.deadline_context,
             )
         )
         for i, dep in enumerate(ms.depends_on):
@@ -399,6 +429,17 @@ def _source_checks(
                     f"deadline text {deadline_text!r} not on line {src.line}",
                 )
             )
+        elif deadline_text is not None and all(
+            START_MARKER.match(text, m.end()) for m in re.finditer(re.escape(deadline_text), text)
+        ):
+            problems.append(
+                Problem(
+                    entry_id,
+                    f"{field}deadline_text",
+                    f"{deadline_text!r} is followed on line {src.line} by a start marker "
+                    "(から, 以降, ～) it leaves out: the bound would be wrong",
+                )
+            )
 
     for m in measures:
         for i, s in enumerate(m.sources):
@@ -410,8 +451,12 @@ def _source_checks(
             check(k.id, "baseline.source.", k.baseline.source)
         for i, t in enumerate(k.targets):
             check(k.id, f"targets.{i}.source.", t.source, t.deadline_text)
+            if t.deadline_context is not None:
+                check(k.id, f"targets.{i}.deadline_context.source.", t.deadline_context.source)
     for ms in milestones:
         check(ms.id, "source.", ms.source, ms.deadline_text)
+        if ms.deadline_context is not None:
+            check(ms.id, "deadline_context.source.", ms.deadline_context.source)
         for i, s in enumerate(ms.other_sources):
             check(ms.id, f"other_sources.{i}.", s)
     return problems

@@ -107,16 +107,34 @@ def test_every_deadline_is_what_the_parser_gives_for_its_phrase(
     ref = catalogue.plan.reference_fiscal_year
     checked = 0
     wrong: list[str] = []
-    dated: list[tuple[str, str, date, Any, Any, SourceRef]] = [
-        (ms.id, ms.deadline_text, ms.deadline, ms.precision, ms.bound, ms.source)
+    dated: list[tuple[str, str, date, Any, Any, SourceRef, str]] = [
+        (
+            ms.id,
+            ms.deadline_text,
+            ms.deadline,
+            ms.precision,
+            ms.bound,
+            ms.source,
+            ms.deadline_context.reads_as if ms.deadline_context else ms.deadline_text,
+        )
         for ms in catalogue.milestones
     ]
     for k in catalogue.kpis:
         dated.extend(
-            (k.id, t.deadline_text, t.deadline, t.precision, t.bound, t.source) for t in k.targets
+            (
+                k.id,
+                t.deadline_text,
+                t.deadline,
+                t.precision,
+                t.bound,
+                t.source,
+                t.deadline_context.reads_as if t.deadline_context else t.deadline_text,
+            )
+            for t in k.targets
         )
-    for entry, text, deadline, precision, bound, source in dated:
-        parsed = parse_deadline(text, reference_fiscal_year=ref)
+    for entry, text, deadline, precision, bound, source, reading in dated:
+        # A deadline relative to its context (同年12月末) is parsed as its context reads it.
+        parsed = parse_deadline(reading, reference_fiscal_year=ref)
         checked += 1
         if not isinstance(parsed, DatedPhrase):
             wrong.append(f"{entry}: {text!r} undated ({parsed.reason})")
