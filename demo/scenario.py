@@ -76,6 +76,7 @@ SLIP_MILESTONE_DAYS = 90
 # The silent ministry's last report is at most this long before the end (more than a quarter
 # plus the stale grace: its open subjects are stale by the end).
 SILENCE_DAYS = 150
+SILENT_SHARE_MAX = 0.1
 MEASURE_INTERVAL_DAYS = 91
 NOTE = "shinchoku demo feed"
 
@@ -550,12 +551,20 @@ def _choose_silent(
     ctx: _Context,
     silent_from: date,
 ) -> str | None:
-    """The ministry whose silence shows most: most subjects left stale or overdue by it."""
+    """The ministry whose silence shows most: most subjects left stale or overdue by it,
+    among those reporting at most SILENT_SHARE_MAX of the subjects (one ministry's silence
+    should stand out, not take a fifth of the plan with it)."""
     by_ministry: dict[str, list[Mapping[str, Any]]] = {}
     for subject in subjects:
         ministry = _reporter(subject, default_owner)
         if ministry != default_owner:
             by_ministry.setdefault(ministry, []).append(subject)
+    small = {
+        m: owned
+        for m, owned in by_ministry.items()
+        if len(owned) <= SILENT_SHARE_MAX * len(subjects)
+    }
+    by_ministry = small or by_ministry
     if not by_ministry:
         return None
 

@@ -18,9 +18,16 @@ from services.ingest.adapters.receipts import ReceiptStore
 from services.ingest.entrypoints import admin, openapi
 from services.ingest.entrypoints.api import create_router
 from services.ingest.entrypoints.problems import StorageUnavailable
-from services.ingest.handlers import IngestHandler, KeyAdmin, KeyAuthenticator, RateLimiter
+from services.ingest.handlers import (
+    IngestHandler,
+    KeyAdmin,
+    KeyAuthenticator,
+    OwnershipAdmin,
+    RateLimiter,
+)
 from services.ingest.metrics import IngestMetrics
 from services.ingest.settings import IngestSettings
+from shared.catalogue.overrides import OwnershipStore
 from shared.http.app import create_service_app
 from shared.http.problems import FieldError, problem_response
 from shared.kafka import create_producer, kafka_reachable
@@ -69,8 +76,12 @@ def create_app(
             app.state.rate_limiter = RateLimiter(
                 settings.rate_limit.events_per_s, settings.rate_limit.burst
             )
+            catalogue = CachedCatalogue(mongo, database, settings.catalogue_cache_ttl_s)
+            ownership = OwnershipStore(mongo[database])
+            await ownership.ensure_indexes()
+            app.state.ownership_admin = OwnershipAdmin(ownership, catalogue, clock)
             app.state.ingest_handler = IngestHandler(
-                catalogue=CachedCatalogue(mongo, database, settings.catalogue_cache_ttl_s),
+                catalogue=catalogue,
                 receipts=receipts,
                 publisher=KafkaEventPublisher(
                     producer, settings.topics.events, settings.kafka.delivery_timeout_s
@@ -104,7 +115,7 @@ def create_app(
         "services/ingest/README.md and docs/contracts/.",
         lifespan=lifespan,
         registry=registry,
-        routers=[create_router(settings.limits), admin.router],
+        routers=[create_router(settings.limits), admin.router, admin.ownership_router],
         readiness_timeout_s=settings.readiness_timeout_s + 0.5,
     )
     app.add_exception_handler(PyMongoError, _store_unavailable)

@@ -9,10 +9,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pymongo.errors import PyMongoError
 
-from services.ingest.adapters.catalogue import CachedCatalogue
+from services.ingest.adapters.catalogue import CachedCatalogue, owners_of
 from services.ingest.adapters.keys import ApiKeyStore, KeyCache
 from services.ingest.adapters.publisher import KafkaEventPublisher, encode_event
 from services.ingest.adapters.receipts import Claim, ReceiptStore, new_batch_id
@@ -20,6 +21,7 @@ from services.ingest.domain.keys import KeyRecord, check_source, parse_key, veri
 from services.ingest.domain.rate_limit import TokenBucket
 from services.ingest.domain.validation import Violation, by_priority, check_event
 from services.ingest.metrics import IngestMetrics
+from shared.catalogue.overrides import OwnershipChange, OwnershipStore
 from shared.events.cloudevents import CloudEvent
 from shared.events.contracts import MeasureAssessed, subject_id
 from shared.events.kafka_binding import EncodedRecord
@@ -122,6 +124,53 @@ class KeyAdmin:
 
 
 @dataclass
+class OwnershipAdmin:
+    """Run-time changes of who may report a KPI or milestone (shared.catalogue.overrides)."""
+
+    store: OwnershipStore
+    catalogue: CachedCatalogue
+    clock: Callable[[], datetime]
+
+    async def set(
+        self, item_id: str, owners: Sequence[str], reason: str, changed_by: str
+    ) -> OwnershipChange:
+        """Raises `UnknownItemError`. Effective at once here, within the catalogue cache TTL on
+        every other instance."""
+        change = await self.store.set_owners(
+            item_id, owners, reason=reason, changed_by=changed_by, now=self.clock()
+        )
+        self.catalogue.invalidate()
+        self._log(change)
+        return change
+
+    async def reset(self, item_id: str, reason: str, changed_by: str) -> OwnershipChange:
+        change = await self.store.reset_owners(
+            item_id, reason=reason, changed_by=changed_by, now=self.clock()
+        )
+        self.catalogue.invalidate()
+        self._log(change)
+        return change
+
+    async def view(self, item_id: str) -> tuple[dict[str, Any], list[OwnershipChange]]:
+        """The item as loaded (owners in force, the release's, the override) and its history."""
+        item = await self.store.item(item_id)
+        return item, await self.store.history(item_id)
+
+    @staticmethod
+    def _log(change: OwnershipChange) -> None:
+        # Audit trail beside the history collection.
+        log.info(
+            "item_owners_changed",
+            kpi_id=change.item_id,
+            action=change.action,
+            owners=change.owners,
+            previous=change.previous,
+            changed_by=change.changed_by,
+            reason=change.reason,
+        )
+
+
+@dataclass
 class RateLimiter:
     """One token bucket per API key, in this process (each instance admits its own share)."""
 
@@ -220,7 +269,13 @@ class IngestHandler:
             lookup = measures if isinstance(event.data, MeasureAssessed) else items
             item = lookup.get(target)
             violations = list(
-                check_event(event, catalogue_item=item, ministry=principal.ministry, today=today)
+                check_event(
+                    event,
+                    catalogue_item=item,
+                    ministry=principal.ministry,
+                    today=today,
+                    owners=owners_of(item),
+                )
             )
             if not violations:
                 # The record key is the catalogue id: one KPI's events stay on one partition.

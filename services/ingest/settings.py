@@ -33,8 +33,10 @@ class IngestSettings(ServiceSettings):
     # How long an API key lookup is cached in-process: a revoked key stops working on every
     # instance within this bound (at once on the instance that revoked it).
     key_cache_ttl_s: float = Field(default=5.0, ge=0)
-    # How long catalogue entries are cached in-process (the catalogue changes by reloads only).
-    catalogue_cache_ttl_s: float = Field(default=30.0, ge=0)
+    # How long catalogue entries are cached in-process: a reload or a run-time ownership change
+    # (admin API, `shinchoku catalogue set-owners`) is seen by every instance within this bound
+    # (at once on the instance that made the change).
+    catalogue_cache_ttl_s: float = Field(default=5.0, ge=0)
     # A claim left pending (a crash between claim and publish) may be taken over by a new
     # submission of the same event after this many seconds; None = 2 x the delivery timeout.
     pending_takeover_s: float | None = Field(default=None, gt=0)

@@ -8,6 +8,11 @@ loaded is marked ``state: "retired"`` with ``retired_in_version``, never deleted
 of a retired KPI in the ``kpi_*`` collections keeps its definition. A retired entry that comes
 back is written again as active.
 
+Run-time ownership overrides (`shared.catalogue.overrides`, set through the ingest admin API
+or ``shinchoku catalogue set-owners``) win over the file: every item with an override is written
+with the override's owners, and the report lists each one beside the release's owners, so a
+reload never silently undoes a change an operator made.
+
 The catalogue is validated first (`shared.catalogue.validate`); an invalid catalogue raises
 `CatalogueError` listing every problem, and nothing is written. The version record is written
 last, so a load interrupted half-way is completed by the next one.
@@ -29,6 +34,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.catalogue.model import Catalogue
+from shared.catalogue.overrides import OVERRIDES, apply_override
 from shared.catalogue.validate import CatalogueError, validate_files
 from shared.catalogue_store import (
     ACTIVE,
@@ -45,6 +51,7 @@ __all__ = [
     "CatalogueDocuments",
     "CollectionCounts",
     "LoadReport",
+    "OwnershipDivergence",
     "catalogue_documents",
     "content_hash",
     "load_into",
@@ -103,7 +110,6 @@ def catalogue_documents(catalogue: Catalogue) -> CatalogueDocuments:
         "plan": shown["plan"],
         "defaults": defaults,
         "default_owner": catalogue.default_owner,
-        "ownership_rules": [r.model_dump(mode="json") for r in catalogue.ownership_rules],
         "counts": {
             "kpis": len(catalogue.kpis),
             "milestones": len(catalogue.milestones),
@@ -133,6 +139,24 @@ class CollectionCounts:
         )
 
 
+@dataclass(frozen=True)
+class OwnershipDivergence:
+    """An item whose run-time owners (kept) differ from, or restate, the release's."""
+
+    item_id: str
+    catalogue_owners: list[str]
+    run_time_owners: list[str]
+    reason: str
+    changed_by: str
+
+    def __str__(self) -> str:
+        same = " (the release now agrees)" if self.catalogue_owners == self.run_time_owners else ""
+        return (
+            f"{self.item_id}: catalogue {','.join(self.catalogue_owners)} -> kept "
+            f"{','.join(self.run_time_owners)}{same} (by {self.changed_by}: {self.reason})"
+        )
+
+
 @dataclass
 class LoadReport:
     version: str
@@ -142,6 +166,7 @@ class LoadReport:
     ministries: CollectionCounts = field(default_factory=CollectionCounts)
     version_record: str = "unchanged"  # inserted | updated | unchanged
     seconds: float = 0.0
+    ownership_overrides: list[OwnershipDivergence] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -159,6 +184,8 @@ class LoadReport:
                 f"measures:   {self.measures}",
                 f"ministries: {self.ministries}",
                 f"version:    {self.version_record}",
+                f"ownership overrides kept: {len(self.ownership_overrides)}",
+                *(f"  {d}" for d in self.ownership_overrides),
             ]
         )
 
@@ -223,7 +250,8 @@ async def load_into(
     report.ministries = await _sync(
         db[MINISTRIES], documents.ministries, version=documents.version, now=now
     )
-    report.items = await _sync(db[ITEMS], documents.items, version=documents.version, now=now)
+    items, report.ownership_overrides = await _with_overrides(db, documents.items)
+    report.items = await _sync(db[ITEMS], items, version=documents.version, now=now)
 
     record = documents.version_record
     digest = content_hash(record)
@@ -251,6 +279,30 @@ async def load_into(
         report.version_record = "inserted" if old is None else "updated"
     report.seconds = time.perf_counter() - started
     return report
+
+
+async def _with_overrides(
+    db: AsyncDatabase[Document], items: Sequence[Document]
+) -> tuple[list[Document], list[OwnershipDivergence]]:
+    overrides = {doc["_id"]: doc async for doc in db[OVERRIDES].find({})}
+    out: list[Document] = []
+    divergences: list[OwnershipDivergence] = []
+    for item in items:
+        override = overrides.get(item["_id"])
+        if override is None:
+            out.append(item)
+            continue
+        out.append(apply_override(item, override))
+        divergences.append(
+            OwnershipDivergence(
+                item_id=item["_id"],
+                catalogue_owners=list(item.get("ministries") or []),
+                run_time_owners=list(override["owners"]),
+                reason=override["reason"],
+                changed_by=override["changed_by"],
+            )
+        )
+    return out, divergences
 
 
 def validated_catalogue(

@@ -22,6 +22,7 @@ __all__ = [
     "Bound",
     "Catalogue",
     "Comparator",
+    "DeadlineContext",
     "Defaults",
     "Direction",
     "Kpi",
@@ -30,8 +31,8 @@ __all__ = [
     "MilestoneKind",
     "Ministry",
     "MinistryTable",
-    "Ownership",
-    "OwnershipRule",
+    "Owner",
+    "OwnerBasis",
     "PlanMeta",
     "Precision",
     "RelativeTarget",
@@ -86,9 +87,12 @@ class MilestoneKind(StrEnum):
     START = "start"  # met when the activity has *started* by the deadline (〜から運用)
 
 
-class Ownership(StrEnum):
-    STATED = "stated"  # the text names the ministries
-    DEFAULTED = "defaulted"  # the text is silent or says 各府省庁/関係府省庁: rules applied
+class OwnerBasis(StrEnum):
+    """Why a ministry owns a measure or item."""
+
+    NAMED = "named"  # the plan names it: `line` + verbatim `quote` naming the ministry
+    INFERRED = "inferred"  # the subject falls in the ministry's remit: `reason` says which
+    DEFAULT = "default"  # nothing better can be said: `reason` says why this owner
 
 
 class SourceRef(_Frozen):
@@ -96,6 +100,16 @@ class SourceRef(_Frozen):
 
     line: Annotated[int, Field(ge=1)]
     quote: Quote
+
+
+class DeadlineContext(_Frozen):
+    """How a deadline stated relative to its context (同年12月末, 翌年度, プラン策定の３年後) is
+    read: `reads_as` is the phrase with the year the context gives (令和４年（2022年）12月末を
+    目途に), which the parser dates; `source` quotes where the plan states that year."""
+
+    reads_as: NonEmpty
+    source: SourceRef
+    note: NonEmpty
 
 
 class Ministry(_Frozen):
@@ -107,29 +121,51 @@ class Ministry(_Frozen):
     aliases: list[NonEmpty] = Field(default_factory=list)
 
 
-class OwnershipRule(_Frozen):
-    """Who owns a measure when the text names no ministry or only a collective phrase."""
+class Owner(_Frozen):
+    """One owner of a measure or item and the basis for it.
 
-    text: NonEmpty  # the literal phrase, e.g. 各府省庁
-    assign: Annotated[list[MinistryCode], Field(min_length=1)]
-    note: str | None = None
+    `named`: `line` and `quote` (verbatim on that line, and naming the ministry by its Japanese
+    name or an alias); `inferred`: `reason`, one line naming the subject and the ministry's remit
+    (旅券 → MOFA under the Passport Act); `default`: `reason`, why nothing better can be said.
+    """
+
+    code: MinistryCode
+    basis: OwnerBasis
+    line: Annotated[int, Field(ge=1)] | None = None
+    quote: Quote | None = None
+    reason: Annotated[str, StringConstraints(min_length=10, max_length=300)] | None = None
+
+    @model_validator(mode="after")
+    def _basis_has_its_evidence(self) -> Owner:
+        if self.basis is OwnerBasis.NAMED:
+            if self.line is None or self.quote is None:
+                raise ValueError("a named owner needs the line and the quote that name it")
+        elif self.reason is None:
+            raise ValueError(f"an owner by {self.basis.value} needs a reason")
+        elif self.line is not None or self.quote is not None:
+            raise ValueError("line and quote are for named owners; give a reason instead")
+        return self
+
+    @property
+    def source(self) -> SourceRef | None:
+        if self.line is None or self.quote is None:
+            return None
+        return SourceRef(line=self.line, quote=self.quote)
+
+
+Owners = Annotated[list[Owner], Field(min_length=1)]
+
+
+def owner_codes(owners: list[Owner]) -> list[str]:
+    """The ministry codes of `owners`, in order, once each."""
+    return list(dict.fromkeys(o.code for o in owners))
 
 
 class MinistryTable(_Frozen):
-    """`ministries.yaml`: the ministry codes and the editable default-ownership rules."""
+    """`ministries.yaml`: the ministry codes, and the owner the demo feed falls back to."""
 
     default_owner: MinistryCode
     ministries: Annotated[list[Ministry], Field(min_length=1)]
-    ownership_rules: list[OwnershipRule] = Field(default_factory=list)
-
-    def assignment_for(self, ministries_text: str | None) -> list[str]:
-        """Ministries a defaulted measure gets: the first rule whose phrase occurs, else
-        the default owner (the Digital Agency as the plan's control tower)."""
-        if ministries_text:
-            for rule in self.ownership_rules:
-                if rule.text in ministries_text:
-                    return list(rule.assign)
-        return [self.default_owner]
 
 
 class PlanMeta(_Frozen):
@@ -159,16 +195,13 @@ class Measure(_Frozen):
     title_ja: NonEmpty
     title_en: NonEmpty
     section_path: NonEmpty  # as the plan numbers it, e.g. "第６ 1.(4) ①"
-    ministries: list[MinistryCode] = Field(default_factory=list)
-    ministries_text: str | None = None  # what the text literally said (e.g. "各府省庁")
-    ownership: Ownership
+    ministries_text: str | None = None  # the collective phrase the text uses (e.g. "各府省庁")
+    owners: Owners
     sources: Annotated[list[SourceRef], Field(min_length=1)]
 
-    @model_validator(mode="after")
-    def _stated_needs_ministries(self) -> Measure:
-        if self.ownership is Ownership.STATED and not self.ministries:
-            raise ValueError("ownership 'stated' requires at least one ministry code")
-        return self
+    @property
+    def ministries(self) -> list[str]:
+        return owner_codes(self.owners)
 
 
 class Baseline(_Frozen):
@@ -194,6 +227,7 @@ class Target(_Frozen):
     scope: Scope = Scope.NATIONAL
     deadline: date
     deadline_text: NonEmpty
+    deadline_context: DeadlineContext | None = None  # a relative deadline resolved
     precision: Precision
     bound: Bound
     text: str | None = None  # verbatim level phrase when qualitative (ほぼ全国民, 約５割)
@@ -217,7 +251,7 @@ class Kpi(_Frozen):
     baseline: Baseline | None = None
     targets: Annotated[list[Target], Field(min_length=1)]
     sources: Annotated[list[SourceRef], Field(min_length=1)]
-    ministries: list[MinistryCode] | None = None  # override of the measure's ministries
+    owners: Owners | None = None  # when the item's owners differ from its measure's
     note: str | None = None
 
 
@@ -229,13 +263,14 @@ class Milestone(_Frozen):
     kind: MilestoneKind = MilestoneKind.DELIVER
     deadline: date
     deadline_text: NonEmpty
+    deadline_context: DeadlineContext | None = None  # a relative deadline resolved
     precision: Precision
     bound: Bound
     depends_on: list[MilestoneId] = Field(default_factory=list)
     source: SourceRef
     # The same deliverable restated elsewhere in the plan (one entry, every source).
     other_sources: list[SourceRef] = Field(default_factory=list)
-    ministries: list[MinistryCode] | None = None  # override of the measure's ministries
+    owners: Owners | None = None  # when the item's owners differ from its measure's
     note: str | None = None
 
     @property
@@ -249,7 +284,6 @@ class Catalogue(_Frozen):
     defaults: Defaults = Field(default_factory=Defaults)
     default_owner: MinistryCode
     ministries: Annotated[list[Ministry], Field(min_length=1)]
-    ownership_rules: list[OwnershipRule] = Field(default_factory=list)
     measures: list[Measure]
     kpis: list[Kpi]
     milestones: list[Milestone]
@@ -260,10 +294,33 @@ class Catalogue(_Frozen):
                 return m
         raise KeyError(measure_id)
 
+    def owners_of(self, entry: Kpi | Milestone) -> list[Owner]:
+        """The item's own owners when it has them, else its measure's."""
+        if entry.owners is not None:
+            return list(entry.owners)
+        return list(self.measure(entry.measure_id).owners)
+
     def ministries_of(self, entry: Kpi | Milestone) -> list[str]:
-        if entry.ministries is not None:
-            return list(entry.ministries)
-        return list(self.measure(entry.measure_id).ministries)
+        return owner_codes(self.owners_of(entry))
+
+    def _owners_json(self, entry: Kpi | Milestone) -> dict[str, Any]:
+        owners = self.owners_of(entry)
+        return {
+            "ministries": owner_codes(owners),
+            "owners": [o.model_dump(mode="json", exclude_none=True) for o in owners],
+            "owners_from": "item" if entry.owners is not None else "measure",
+        }
+
+    def measure_json(self, measure: Measure) -> dict[str, Any]:
+        """A measure as `show --json` gives it: its owners with their basis, and the codes.
+        `ownership` summarises the basis for older readers: stated when any owner is named."""
+        doc = measure.model_dump(mode="json", exclude_none=True)
+        doc["ministries_text"] = measure.ministries_text
+        doc["owners"] = [o.model_dump(mode="json", exclude_none=True) for o in measure.owners]
+        doc["ministries"] = measure.ministries
+        named = any(o.basis is OwnerBasis.NAMED for o in measure.owners)
+        doc["ownership"] = "stated" if named else "defaulted"
+        return doc
 
     def show_json(self) -> dict[str, Any]:
         """The `catalogue show --json` document: measures, and KPIs and milestones in one
@@ -282,7 +339,7 @@ class Catalogue(_Frozen):
                     "accumulation": k.accumulation.value,
                     "baseline": k.baseline.model_dump(mode="json") if k.baseline else None,
                     "targets": [t.model_dump(mode="json") for t in k.targets],
-                    "ministries": self.ministries_of(k),
+                    **self._owners_json(k),
                     "source": k.sources[0].model_dump(mode="json"),
                     "sources": [s.model_dump(mode="json") for s in k.sources],
                 }
@@ -305,13 +362,18 @@ class Catalogue(_Frozen):
                             "value": None,
                             "deadline": ms.deadline.isoformat(),
                             "deadline_text": ms.deadline_text,
+                            "deadline_context": (
+                                ms.deadline_context.model_dump(mode="json")
+                                if ms.deadline_context
+                                else None
+                            ),
                             "precision": ms.precision.value,
                             "bound": ms.bound.value,
                             "source": ms.source.model_dump(mode="json"),
                         }
                     ],
                     "depends_on": list(ms.depends_on),
-                    "ministries": self.ministries_of(ms),
+                    **self._owners_json(ms),
                     "source": ms.source.model_dump(mode="json"),
                     "sources": [s.model_dump(mode="json") for s in ms.sources],
                 }
@@ -324,6 +386,6 @@ class Catalogue(_Frozen):
                 {"code": m.code, "name_ja": m.name_ja, "name_en": m.name_en}
                 for m in self.ministries
             ],
-            "measures": [m.model_dump(mode="json") for m in self.measures],
+            "measures": [self.measure_json(m) for m in self.measures],
             "kpis": entries,
         }

@@ -9,6 +9,7 @@ quote appears verbatim on its cited line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +20,14 @@ from pydantic import BaseModel, ValidationError
 
 from shared.catalogue.model import (
     Catalogue,
+    DeadlineContext,
     Defaults,
     Kpi,
     Measure,
     Milestone,
     MinistryTable,
-    Ownership,
+    Owner,
+    OwnerBasis,
     PlanMeta,
     SourceRef,
 )
@@ -122,16 +125,6 @@ def _as_list(data: Mapping[str, Any], key: str, entry: str, problems: list[Probl
     return value
 
 
-def _resolve_ownership(raw: object, table: MinistryTable | None) -> object:
-    """Defaulted measures without explicit ministries get them from the ownership rules."""
-    if not isinstance(raw, dict) or table is None:
-        return raw
-    if raw.get("ownership") == Ownership.DEFAULTED.value and not raw.get("ministries"):
-        text = raw.get("ministries_text")
-        return {**raw, "ministries": table.assignment_for(text if isinstance(text, str) else None)}
-    return raw
-
-
 def validate_data(
     data: Mapping[str, Any],
     ministries_data: Mapping[str, Any],
@@ -157,9 +150,7 @@ def validate_data(
 
     measures: list[Measure] = []
     for i, raw in enumerate(_as_list(data, "measures", "catalogue", problems)):
-        m = _validate_one(
-            Measure, _resolve_ownership(raw, table), _entry_id(raw, "measures", i), problems
-        )
+        m = _validate_one(Measure, raw, _entry_id(raw, "measures", i), problems)
         if m is not None:
             measures.append(m)
     kpis: list[Kpi] = []
@@ -177,6 +168,7 @@ def validate_data(
     problems.extend(_cross_checks(table, measures, kpis, milestones, reference_fy))
     if plan_lines is not None:
         problems.extend(_source_checks(plan_lines, measures, kpis, milestones))
+        problems.extend(_named_owner_checks(plan_lines, table, measures, kpis, milestones))
         if plan is not None and plan.text_lines != len(plan_lines):
             problems.append(
                 Problem(
@@ -194,12 +186,17 @@ def validate_data(
         defaults=defaults,
         default_owner=table.default_owner,
         ministries=table.ministries,
-        ownership_rules=table.ownership_rules,
         measures=measures,
         kpis=kpis,
         milestones=milestones,
     )
     return catalogue, []
+
+
+# Words that date a phrase only through its context (the year named before, the plan's own
+# decision...): a deadline starting with one is read through its `deadline_context`.
+RELATIVE_LEADS = ("同年度", "同年", "翌年度", "翌年", "前年度", "前年", "同月")
+START_MARKER = re.compile(r"(?:以降|以後|から|より|[～〜~])")
 
 
 def _check_deadline(
@@ -208,7 +205,23 @@ def _check_deadline(
     deadline_text: str,
     stored: tuple[object, object, object],
     reference_fy: int | None,
+    context: DeadlineContext | None = None,
 ) -> list[Problem]:
+    if context is not None:
+        # A phrase opening with a relative year (同年12月末を目途に) must read as the same phrase
+        # with that year resolved; other relative phrases (プラン策定の３年後) rely on the note.
+        lead = next((w for w in RELATIVE_LEADS if deadline_text.startswith(w)), None)
+        rest = deadline_text[len(lead) :] if lead else None
+        if rest is not None and (not rest or not context.reads_as.endswith(rest)):
+            return [
+                Problem(
+                    entry_id,
+                    f"{field}deadline_context.reads_as",
+                    f"{context.reads_as!r} is not {deadline_text!r} with its relative word "
+                    f"({' / '.join(RELATIVE_LEADS)}) resolved",
+                )
+            ]
+        deadline_text = context.reads_as
     parsed = parse_deadline(deadline_text, reference_fiscal_year=reference_fy)
     if not isinstance(parsed, DatedPhrase):
         return [
@@ -271,8 +284,6 @@ def _cross_checks(
                 )
             seen_codes.add(m.code)
         check_codes("ministries.yaml", "default_owner", [table.default_owner])
-        for i, rule in enumerate(table.ownership_rules):
-            check_codes("ministries.yaml", f"ownership_rules.{i}.assign", rule.assign)
 
     all_ids: dict[str, str] = {}
     for kind, entries in (("measure", measures), ("kpi", kpis), ("milestone", milestones)):
@@ -281,17 +292,26 @@ def _cross_checks(
                 problems.append(Problem(e.id, "id", f"duplicate id (also a {all_ids[e.id]})"))
             all_ids.setdefault(e.id, kind)
 
+    def check_owners(entry_id: str, owners: Sequence[Owner] | None) -> None:
+        if owners is None:
+            return
+        check_codes(entry_id, "owners", [o.code for o in owners])
+        seen: set[str] = set()
+        for i, owner in enumerate(owners):
+            if owner.code in seen:
+                problems.append(
+                    Problem(entry_id, f"owners.{i}.code", f"{owner.code!r} is listed twice")
+                )
+            seen.add(owner.code)
+
     measure_ids = {m.id for m in measures}
     for measure in measures:
-        check_codes(measure.id, "ministries", measure.ministries)
-        if not measure.ministries:
-            problems.append(Problem(measure.id, "ministries", "no ministry (stated or defaulted)"))
+        check_owners(measure.id, measure.owners)
 
     for k in kpis:
         if k.measure_id not in measure_ids:
             problems.append(Problem(k.id, "measure_id", f"unknown measure {k.measure_id!r}"))
-        if k.ministries is not None:
-            check_codes(k.id, "ministries", k.ministries)
+        check_owners(k.id, k.owners)
         previous = None
         for i, t in enumerate(k.targets):
             if previous is not None and t.deadline < previous:
@@ -310,6 +330,7 @@ def _cross_checks(
                     t.deadline_text,
                     (t.deadline, t.precision, t.bound),
                     reference_fy,
+                    t.deadline_context,
                 )
             )
             if (
@@ -329,11 +350,15 @@ def _cross_checks(
     for ms in milestones:
         if ms.measure_id not in measure_ids:
             problems.append(Problem(ms.id, "measure_id", f"unknown measure {ms.measure_id!r}"))
-        if ms.ministries is not None:
-            check_codes(ms.id, "ministries", ms.ministries)
+        check_owners(ms.id, ms.owners)
         problems.extend(
             _check_deadline(
-                ms.id, "", ms.deadline_text, (ms.deadline, ms.precision, ms.bound), reference_fy
+                ms.id,
+                "",
+                ms.deadline_text,
+                (ms.deadline, ms.precision, ms.bound),
+                reference_fy,
+                ms.deadline_context,
             )
         )
         for i, dep in enumerate(ms.depends_on):
@@ -404,6 +429,17 @@ def _source_checks(
                     f"deadline text {deadline_text!r} not on line {src.line}",
                 )
             )
+        elif deadline_text is not None and all(
+            START_MARKER.match(text, m.end()) for m in re.finditer(re.escape(deadline_text), text)
+        ):
+            problems.append(
+                Problem(
+                    entry_id,
+                    f"{field}deadline_text",
+                    f"{deadline_text!r} is followed on line {src.line} by a start marker "
+                    "(から, 以降, ～) it leaves out: the bound would be wrong",
+                )
+            )
 
     for m in measures:
         for i, s in enumerate(m.sources):
@@ -415,10 +451,58 @@ def _source_checks(
             check(k.id, "baseline.source.", k.baseline.source)
         for i, t in enumerate(k.targets):
             check(k.id, f"targets.{i}.source.", t.source, t.deadline_text)
+            if t.deadline_context is not None:
+                check(k.id, f"targets.{i}.deadline_context.source.", t.deadline_context.source)
     for ms in milestones:
         check(ms.id, "source.", ms.source, ms.deadline_text)
+        if ms.deadline_context is not None:
+            check(ms.id, "deadline_context.source.", ms.deadline_context.source)
         for i, s in enumerate(ms.other_sources):
             check(ms.id, f"other_sources.{i}.", s)
+    return problems
+
+
+def _named_owner_checks(
+    plan_lines: Sequence[str],
+    table: MinistryTable | None,
+    measures: Sequence[Measure],
+    kpis: Sequence[Kpi],
+    milestones: Sequence[Milestone],
+) -> list[Problem]:
+    """A named owner's quote is verbatim on its line and names that ministry (its Japanese
+    name or an alias): the plan must really say so."""
+    if table is None:
+        return []
+    names = {m.code: (m.name_ja, *m.aliases) for m in table.ministries}
+    problems: list[Problem] = []
+    entries: list[tuple[str, Sequence[Owner] | None]] = [(m.id, m.owners) for m in measures]
+    entries += [(k.id, k.owners) for k in kpis]
+    entries += [(ms.id, ms.owners) for ms in milestones]
+    for entry_id, owners in entries:
+        for i, owner in enumerate(owners or ()):
+            if owner.basis is not OwnerBasis.NAMED or owner.line is None or owner.quote is None:
+                continue
+            field = f"owners.{i}."
+            if owner.line > len(plan_lines):
+                problems.append(
+                    Problem(entry_id, f"{field}line", f"line {owner.line} beyond the plan")
+                )
+                continue
+            if owner.quote not in plan_lines[owner.line - 1]:
+                problems.append(
+                    Problem(
+                        entry_id, f"{field}quote", f"quote not found verbatim on line {owner.line}"
+                    )
+                )
+            if not any(name in owner.quote for name in names.get(owner.code, ())):
+                problems.append(
+                    Problem(
+                        entry_id,
+                        f"{field}quote",
+                        f"the quote does not name {owner.code!r} "
+                        f"({' / '.join(names.get(owner.code, ()))})",
+                    )
+                )
     return problems
 
 

@@ -34,6 +34,14 @@ Readings chosen where the words are vaguer than a calendar (each has plan phrase
   period a document or amount is *for* (the income of calendar 2022), not when anything is due.
   Such a date is never a deadline; when nothing else in the text gives one, the phrase is undated
   with reason NOT_A_DEADLINE.
+- Kanji numerals (令和五年度末, 二〇二五年, 令和十二年, 三月三十一日) are read like Arabic
+  ones where they count a year, month or day: directly before 年/月/日, or after an era name.
+  Positional digits (二〇二五) and tens (二十五, 三十一) are both accepted; a lone 十 (十月) is
+  not, because the normalised text keeps one character per character (spans index the
+  original) and 10 needs two.
+- Bare 年度内 / 年度中 / 年度末 (年度末を目途に, "by the end of the fiscal year") mean the reference
+  fiscal year, like 今年度; preceded by 各, 毎, 当該, 単, 複数, 新 they mean another year and are
+  left alone.
 - Durations counted from another event (今後３年間, プラン策定の３年後を目途に) are undated
   RELATIVE: the event's date is not in the phrase.
 """
@@ -147,9 +155,42 @@ _FULLWIDTH = str.maketrans(
 )
 
 
+_KANJI_DIGITS = {
+    "〇": 0, "零": 0, "一": 1, "二": 2, "三": 3, "四": 4,
+    "五": 5, "六": 6, "七": 7, "八": 8, "九": 9,
+}  # fmt: skip
+# A run of kanji numerals that counts a year, month, day or quarter: right before 年/月/日
+# (二〇二五年, 三月, 三十一日), right after an era name (令和五年度), or 第一四半期.
+# Elsewhere 一, 四... are words (一体化, 四半期, 統一) and are left alone.
+_KANJI_NUMBER = re.compile(
+    r"(?<=令和|平成|昭和)[〇零一二三四五六七八九十]+|[〇零一二三四五六七八九十]+(?=年|月|日)"
+    r"|(?<=第)[一二三四](?=四半期)"
+)
+
+
+def _kanji_value(run: str) -> int | None:
+    """二〇二五 → 2025 (positional), 二十五 → 25, 十二 → 12; None when not a number."""
+    if "十" not in run:
+        return int("".join(str(_KANJI_DIGITS[c]) for c in run))
+    tens, _, units = run.partition("十")
+    if len(tens) > 1 or len(units) > 1 or "十" in units:
+        return None
+    return (_KANJI_DIGITS[tens] if tens else 1) * 10 + (_KANJI_DIGITS[units] if units else 0)
+
+
+def _kanji_to_digits(match: re.Match[str]) -> str:
+    run = match.group(0)
+    value = _kanji_value(run)
+    if value is None or len(str(value)) > len(run):
+        return run  # a lone 十 would need two characters for one: left as it is
+    return str(value).zfill(len(run))
+
+
 def normalise_digits(text: str) -> str:
-    """Map full-width digits, Latin letters and ％ to ASCII; every other character is kept."""
-    return text.translate(_FULLWIDTH)
+    """Map full-width digits, Latin letters and ％ to ASCII, and kanji numerals counting a year,
+    month or day to ASCII digits (zero-padded to their own length: 二十五年 → 025年); every other
+    character is kept, so the result has the length of `text`."""
+    return _KANJI_NUMBER.sub(_kanji_to_digits, text.translate(_FULLWIDTH))
 
 
 # --- grammar -------------------------------------------------------------------------------------
@@ -164,7 +205,7 @@ _SUFFIX = (
     r"(?:"
     r"(?:の)?第(?P<quarter>[1-4])四半期"
     r"|(?:の)?(?P<half>上半期|下半期|上期|下期|前半|後半)"
-    r"|(?P<month>[0-9]{1,2})月(?:(?P<day>[0-9]{1,2})日|(?P<jun>上旬|中旬|下旬)|" + _END + ")?"
+    r"|(?P<month>0?[0-9]{1,2})月(?:(?P<day>0?[0-9]{1,2})日|(?P<jun>上旬|中旬|下旬)|" + _END + ")?"
     r"|(?:の)?(?P<season>春|夏|秋|冬)"
     r"|(?:の)?(?P<early>早期)"
     r"|(?:の)?(?P<diet>通常国会|常会)"
@@ -183,7 +224,8 @@ def _era_year(with_era: bool) -> str:
     # The unit is optional only so that a bare range start ("平成26～平成30年度") can be matched;
     # a unit-less point that does not open a range is discarded.
     era = r"(?P<era>令和|平成|昭和)" if with_era else ""
-    return era + r"(?P<eyear>[0-9]{1,2}|元)(?:(?P<eunit>年度|年)" + _PAREN_WEST + ")?"
+    # 0? admits a zero-padded kanji year (二十五年 → 025年).
+    return era + r"(?P<eyear>0?[0-9]{1,2}|元)(?:(?P<eunit>年度|年)" + _PAREN_WEST + ")?"
 
 
 _WESTERN = r"(?<![0-9.,])(?P<west>[0-9]{4})(?![0-9])(?P<westunit>年度|年(?!代))?"
@@ -193,11 +235,12 @@ _POINT = re.compile(r"(?:" + _era_year(True) + "|" + _WESTERN + ")" + _SUFFIX)
 _ERALESS_POINT = re.compile(_era_year(False) + _SUFFIX)
 _RELATIVE = re.compile(
     r"(?P<rel>今年度|本年度|(?<!将)来年度|翌年度|次年度|前年度|昨年度|同年度|今年|(?<!将)来年|翌年|昨年|前年|同年"
-    r"|(?<![0-9年度])年内|(?<![0-9年度])年末(?!調整))" + _SUFFIX
+    r"|(?<![0-9年度])年内|(?<![0-9年度])年末(?!調整)"
+    r"|(?<![0-9元今本来翌次前昨同各毎該単数新）)])年度(?=内|中(?![央核心国長小間継])|末))" + _SUFFIX
 )
 _BARE_MONTH = re.compile(
-    r"(?<![0-9年度）)])(?P<month>[0-9]{1,2})月(?![0-9])"
-    r"(?:(?P<day>[0-9]{1,2})日|(?P<jun>上旬|中旬|下旬)|" + _END + ")?"
+    r"(?<![0-9年度）)])(?P<month>0?[0-9]{1,2})月(?![0-9])"
+    r"(?:(?P<day>0?[0-9]{1,2})日|(?P<jun>上旬|中旬|下旬)|" + _END + ")?"
 )
 
 _RANGE_SEP = re.compile(r"\s?(?:から|より|[～〜~])\s?")
@@ -238,6 +281,7 @@ _RELATIVE_YEARS: dict[str, tuple[int, bool]] = {
     "次年度": (1, True),
     "前年度": (-1, True),
     "昨年度": (-1, True),
+    "年度": (0, True),  # bare 年度内 / 年度末: the reference fiscal year
     "今年": (0, False),
     "年内": (0, False),
     "年末": (0, False),

@@ -51,13 +51,13 @@ from tests.support.webhooks import WebhookReceiver, webhook_receiver
 pytestmark = pytest.mark.e2e
 
 SERVICES = ("ingest", "kpi", "alerts")
-FIVE_G = "kpi.5g-population-coverage"  # digital: on track, at risk, off track, on track again
+FIVE_G = "kpi.5g-population-coverage"  # mic: on track, at risk, off track, on track again
 FIBRE = "kpi.fibre-household-coverage"  # mic: the latest value is 200 days old: stale
 # npa: blocked: off track (overdue once its deadline, 2027-03-31, has passed)
 LOST_PROPERTY = "ms.lost-property-system-all"
-QUANTUM = "ms.fault-tolerant-quantum-computer"  # digital: expected after its 2050 deadline: at risk
+QUANTUM = "ms.fault-tolerant-quantum-computer"  # mext: expected after its 2050 deadline: at risk
 EMAFF = "kpi.emaff-online-usage-rate"  # maff: its deadline passed below target: overdue
-OWNERS = {FIVE_G: "digital", FIBRE: "mic", LOST_PROPERTY: "npa", QUANTUM: "digital", EMAFF: "maff"}
+OWNERS = {FIVE_G: "mic", FIBRE: "mic", LOST_PROPERTY: "npa", QUANTUM: "mext", EMAFF: "maff"}
 # Bounded waits (the machine is shared): Prometheus scrapes every 5 s and evaluates rules every 5 s.
 WAIT_S = 120.0
 
@@ -338,7 +338,7 @@ def panel_query(fed: Fed, title: str, index: int = 0) -> str:
 
 async def test_the_panels_show_what_the_feed_did(fed: Fed) -> None:
     """Stale reporting names mic; the off-track table names npa (a blocked milestone) and maff
-    (an overdue KPI); digital's slips and its recovery are counted (the first of a series too); the
+    (an overdue KPI); mic's slips and its recovery are counted (the first of a series too); the
     pipeline panels count the unknown key, the dead letter and the failed webhook attempt."""
     checks = [
         ("Stale reporting by ministry", 0, positive("ministry", "mic")),
@@ -347,8 +347,8 @@ async def test_the_panels_show_what_the_feed_did(fed: Fed) -> None:
             0,
             lambda r: {"npa", "maff"} <= {s["metric"]["ministry"] for s in r},
         ),
-        ("Slips by ministry", 0, positive("ministry", "digital")),
-        ("Recoveries by ministry", 0, positive("ministry", "digital")),
+        ("Slips by ministry", 0, positive("ministry", "mic")),
+        ("Recoveries by ministry", 0, positive("ministry", "mic")),
         ("Recoveries in range", 0, positive("", "")),
         ("Services up", 0, lambda r: len(r) == 3 and all(s["value"][1] == "1" for s in r)),
         ("Rejections by reason", 1, lambda r: sum(by_label(r, "reason").values()) > 0),

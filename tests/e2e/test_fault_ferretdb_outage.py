@@ -43,7 +43,7 @@ from tests.support.stack import (
 
 pytestmark = pytest.mark.e2e
 
-# Real catalogue KPIs in percent, owned by digital.
+# Real catalogue KPIs in percent, owned by mic.
 KPIS = (
     "kpi.5g-population-coverage",
     "kpi.5g-population-coverage-per-prefecture",
@@ -52,7 +52,7 @@ KPIS = (
     "kpi.local-online-procedures-mynaportal",
     "kpi.moving-oss-municipalities",
     "kpi.5g-municipalities-covered",
-    "kpi.sme-e-ordering-adoption",
+    "kpi.fibre-household-coverage",
 )
 EVENTS = 640  # 80 per KPI, under the kpi API's 1,000 observations per answer
 RESENT = 40  # records sent a second time, same id
@@ -69,7 +69,7 @@ def observation_stream(seed: int) -> list[dict[str, Any]]:
             {
                 "specversion": "1.0",
                 "id": f"fdb-{seed}-{n}",
-                "source": "/ministries/digital",
+                "source": "/ministries/mic",
                 "type": "shinchoku.kpi.observed.v1",
                 "subject": kpi_id,
                 "time": (datetime.now(UTC) - timedelta(seconds=EVENTS - n)).isoformat(),

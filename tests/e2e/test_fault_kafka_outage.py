@@ -29,7 +29,7 @@ from tests.support.stack import StackEndpoints, isolated_topics, random_suffix
 
 pytestmark = pytest.mark.e2e
 
-# Real catalogue KPIs in percent, owned by digital.
+# Real catalogue KPIs in percent, owned by mic.
 KPIS = (
     "kpi.5g-population-coverage",
     "kpi.5g-population-coverage-per-prefecture",
@@ -38,7 +38,7 @@ KPIS = (
     "kpi.local-online-procedures-mynaportal",
     "kpi.moving-oss-municipalities",
     "kpi.5g-municipalities-covered",
-    "kpi.sme-e-ordering-adoption",
+    "kpi.fibre-household-coverage",
 )
 STRUCTURED = {"content-type": "application/cloudevents+json"}
 BATCH = {"content-type": "application/cloudevents-batch+json"}
@@ -50,7 +50,7 @@ def new_event(rng: random.Random) -> dict[str, Any]:
     return {
         "specversion": "1.0",
         "id": f"kout-{secrets.token_hex(8)}",
-        "source": "/ministries/digital",
+        "source": "/ministries/mic",
         "type": "shinchoku.kpi.observed.v1",
         "subject": kpi_id,
         "time": datetime.now(UTC).isoformat(),
@@ -179,7 +179,7 @@ async def test_events_answered_202_across_a_broker_restart_are_stored_once(
     kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, client_id="kout-test")
     topics = isolated_topics(f"kout{random_suffix()}")
     await ensure_topics(kafka, topics)
-    key = await create_key(mongo, database)
+    key = await create_key(mongo, database, "mic")
     private = StackEndpoints(kafka=broker.bootstrap_servers, mongo=endpoints.mongo)
     extra = {
         "SHINCHOKU_INGEST_KAFKA__DELIVERY_TIMEOUT_S": "3",

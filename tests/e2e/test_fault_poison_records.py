@@ -29,7 +29,7 @@ from tests.support.webhooks import webhook_receiver
 
 pytestmark = pytest.mark.e2e
 
-KPI_ID = "kpi.5g-base-stations"  # a real catalogue KPI, owned by digital
+KPI_ID = "kpi.5g-base-stations"  # a real catalogue KPI, owned by mic
 STRUCTURED = [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
 # Bigger than the consumers' limit, within the broker's message.max.bytes (2 MiB).
 HUGE_BYTES = MAX_RECORD_BYTES + 512 * 1024
@@ -48,7 +48,7 @@ def observation(event_id: str, kpi_id: str = KPI_ID, **overrides: Any) -> dict[s
     return {
         "specversion": "1.0",
         "id": event_id,
-        "source": "/ministries/digital",
+        "source": "/ministries/mic",
         "type": "shinchoku.kpi.observed.v1",
         "subject": kpi_id,
         "time": datetime.now(UTC).isoformat(),

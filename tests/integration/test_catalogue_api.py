@@ -196,7 +196,7 @@ async def test_kpi_list_entries_carry_targets_units_sources_and_both_names(
 ) -> None:
     """A listed KPI has its staged targets, unit, sources and names; `lang=ja` adds `name`."""
     answer = await client.get(
-        "/v1/kpis", params={"kind": "kpi", "lang": "ja", "ministry": "digital", "limit": 500}
+        "/v1/kpis", params={"kind": "kpi", "lang": "ja", "ministry": "mic", "limit": 500}
     )
     by_id = {i["id"]: i for i in answer.json()["items"]}
     coverage = by_id["kpi.5g-population-coverage"]

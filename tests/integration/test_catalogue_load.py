@@ -162,8 +162,7 @@ def broken_catalogue() -> Document:
     data = raw_catalogue()
     del data["kpis"][0]["unit"]
     data["milestones"][1]["measure_id"] = "m.9-9.no-such-measure"
-    data["measures"][2]["ministries"] = ["no_such_ministry"]
-    data["measures"][2]["ownership"] = "stated"
+    data["measures"][2]["owners"][0]["code"] = "no_such_ministry"
     return data
 
 
@@ -184,7 +183,7 @@ async def test_an_invalid_file_reports_every_problem_and_loads_nothing(
     expected = {
         (data["kpis"][0]["id"], "unit"),
         (data["milestones"][1]["id"], "measure_id"),
-        (data["measures"][2]["id"], "ministries.0"),
+        (data["measures"][2]["id"], "owners.0"),
     }
     assert expected <= found
 

@@ -50,7 +50,7 @@ from tests.support.stack import isolated_topics, random_suffix
 pytestmark = pytest.mark.integration
 
 ADMIN_TOKEN = secrets.token_urlsafe(24)
-OTHER_MINISTRY = "mic"  # a real ministry that is not responsible for PERCENT_KPI
+OTHER_MINISTRY = "mhlw"  # a real ministry that is not responsible for PERCENT_KPI
 SERVICES = ("ingest", "kpi", "alerts")
 
 # Routes that answer anyone, on purpose: probes, metrics, the API documents, and the kpi

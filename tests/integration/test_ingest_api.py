@@ -221,13 +221,14 @@ async def test_each_refusal_is_a_problem_naming_the_field(
 async def test_a_ministry_not_responsible_for_the_kpi_is_forbidden(
     ingest: InProcessIngest, mongo: MongoClient, database: str
 ) -> None:
-    """A ministry reporting (as itself) on a KPI the catalogue gives to another gets 403."""
-    mic_key = await create_key(mongo, database, "mic")
-    answer = await post_event(ingest, mic_key, kpi_event(ministry="mic"))
+    """A ministry reporting (as itself) on a KPI the catalogue gives to others gets 403 naming
+    who may report it."""
+    mhlw_key = await create_key(mongo, database, "mhlw")
+    answer = await post_event(ingest, mhlw_key, kpi_event(ministry="mhlw"))
     problem = assert_problem(answer, 403, "wrong-ministry", "source")
     assert problem["code"] == "wrong_ministry"
-    assert "digital" in problem["detail"]
-    measure = await post_event(ingest, mic_key, measure_event(ministry="mic"))
+    assert "it may be reported by: digital, mic" in problem["detail"]
+    measure = await post_event(ingest, mhlw_key, measure_event(ministry="mhlw"))
     assert_problem(measure, 403, "wrong-ministry", "source")
 
 

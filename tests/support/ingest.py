@@ -27,7 +27,7 @@ from tests.support.stack import kafka_client_options
 STRUCTURED = {"content-type": "application/cloudevents+json"}
 BATCH = {"content-type": "application/cloudevents-batch+json"}
 # Real catalogue entries (shared/catalogue/plan-2022.yaml) the tests report on.
-PERCENT_KPI = "kpi.5g-population-coverage"  # unit %, owned by digital
+PERCENT_KPI = "kpi.mynumber-card-coverage"  # unit %, owned by digital (with mic)
 MILESTONE = "ms.dfft-g7-2023-outcomes"  # owned by digital
 MEASURE = "m.4-1-3.digital-inclusion-support"  # owned by digital
 OWNER = "digital"

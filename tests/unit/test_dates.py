@@ -860,3 +860,107 @@ def test_for_period_dates_are_skipped(
     texts.insert(min(where, len(texts)), "令和４年（2022年）分の証明書について")
     found = find_date_expressions("".join(texts))
     assert [p.deadline for _, _, p in found] == [deadline for (_, deadline), _ in parts]
+
+
+# --- kanji numerals and bare 年度内 / 年度末 (issue 14) -----------------------------------------
+# The 2022 plan writes its dates in Arabic numerals; these are its own phrases (lines 358, 1590,
+# 325, 1229, 1411) written the way other government texts spell them, in kanji.
+
+KANJI_PHRASES: list[tuple[str, str]] = [
+    # (kanji spelling, the plan's own spelling)
+    ("令和五年度（二〇二三年度）末までに95％にする", "令和５年度（2023年度）末までに95％にする"),
+    ("令和四年度（二〇二二年度）内に詳細設計を行う", "令和４年度（2022年度）内に詳細設計を行う"),
+    ("令和四年（二〇二二年）九月末を目途に", "令和４年（2022年）９月末を目途に"),
+    ("令和四年度（二〇二二年度）八月末を目途に", "令和４年度（2022年度）８月末を目途に"),
+    ("令和五年（二〇二三年）一月に警察共通基盤上で", "令和５年（2023年）１月に警察共通基盤上で"),
+    ("令和四年十二月末までに調査会が作成・公表し", "令和４年12月末までに調査会が作成・公表し"),
+    ("二〇二五年度末", "2025年度末"),
+    ("令和五年度末", "令和５年度末"),
+]
+
+
+@pytest.mark.parametrize(("kanji", "arabic"), KANJI_PHRASES)
+def test_kanji_numerals_read_like_arabic_ones(kanji: str, arabic: str) -> None:
+    """A phrase spelled in kanji numerals gives the date its Arabic spelling gives, and the
+    matched text is the kanji phrase itself (spans index the original)."""
+    got, want = parse_deadline(kanji), parse_deadline(arabic)
+    assert isinstance(got, DatedPhrase), got
+    assert isinstance(want, DatedPhrase), want
+    assert (got.deadline, got.period_start, got.precision, got.bound) == (
+        want.deadline,
+        want.period_start,
+        want.precision,
+        want.bound,
+    )
+    assert got.text in kanji
+    ((start, end, phrase),) = find_date_expressions(kanji)
+    assert kanji[start:end] == phrase.text
+
+
+@pytest.mark.parametrize(
+    ("text", "deadline", "precision"),
+    [
+        ("令和二十五年", d(2043, 12, 31), P.CALENDAR_YEAR),  # tens: 二十五
+        ("令和十二年度末までに", d(2031, 3, 31), P.FISCAL_YEAR),  # 十二
+        ("令和七年三月三十一日までに", d(2025, 3, 31), P.DAY),  # 三十一日
+        ("令和五年度第一四半期", d(2023, 6, 30), P.FISCAL_QUARTER),
+    ],
+)
+def test_kanji_tens_days_and_quarters(text: str, deadline: date, precision: Precision) -> None:
+    parsed = parse_deadline(text)
+    assert isinstance(parsed, DatedPhrase), parsed
+    assert (parsed.deadline, parsed.precision) == (deadline, precision)
+
+
+def test_kanji_numerals_that_are_words_are_left_alone() -> None:
+    """一, 四... are words too (一体化, 統一, 四半期): only a count of a year, month or day (or
+    of a quarter after 第) is a numeral; the normalised text keeps its length."""
+    text = "マイナンバーカードとの一体化を統一的に進め、四半期ごとに第一四半期の"
+    normalised = normalise_digits(text)
+    assert len(normalised) == len(text)
+    assert "一体化" in normalised
+    assert "統一" in normalised
+    assert "四半期ごと" in normalised
+    assert "第1四半期" in normalised
+    assert normalise_digits("令和五年度（二〇二三年度）") == "令和5年度（2023年度）"
+    assert normalise_digits("二十五年") == "025年"  # padded to its own length
+    # A lone 十 would need two digits for one character: not read (no date, not a wrong one).
+    assert isinstance(parse_deadline("十月末までに"), UndatedPhrase)
+
+
+@pytest.mark.parametrize(
+    ("text", "deadline", "bound"),
+    [
+        # bare 年度内 / 年度中 / 年度末: the reference fiscal year (2022 for the 2022 plan),
+        # in the plan's wording (lines 358, 605, 1229) with the year left implicit
+        ("年度内に詳細設計を行う", d(2023, 3, 31), B.BY),
+        ("年度中にe-Govに統合し、検索性の向上を目指す", d(2023, 3, 31), B.BY),
+        ("年度末を目途に、各府省庁は", d(2023, 3, 31), B.AROUND),
+        ("年度末までに更改する", d(2023, 3, 31), B.BY),
+    ],
+)
+def test_bare_fiscal_year_words_are_the_reference_year(
+    text: str, deadline: date, bound: Bound
+) -> None:
+    parsed = parse_deadline(text, reference_fiscal_year=2022)
+    assert isinstance(parsed, DatedPhrase), parsed
+    assert (parsed.deadline, parsed.precision, parsed.bound) == (deadline, P.FISCAL_YEAR, bound)
+    without = parse_deadline(text)
+    assert isinstance(without, UndatedPhrase)
+    assert without.reason is NoDateReason.RELATIVE
+
+
+@pytest.mark.parametrize("text", ["各年度末に公表する", "毎年度末に", "当該年度内に", "単年度中に"])
+def test_fiscal_year_words_meaning_another_year_stay_undated(text: str) -> None:
+    """各年度末 (every year-end), 当該年度内 (within the year concerned): not the reference year."""
+    assert isinstance(parse_deadline(text, reference_fiscal_year=2022), UndatedPhrase)
+
+
+def test_a_fiscal_year_word_after_a_year_is_that_year() -> None:
+    """令和５年度末 and 今年度末 are read as before: the bare reading never takes them over."""
+    stated = parse_deadline("令和５年度末までに", reference_fiscal_year=2022)
+    this_year = parse_deadline("今年度末までに", reference_fiscal_year=2030)
+    assert isinstance(stated, DatedPhrase)
+    assert isinstance(this_year, DatedPhrase)
+    assert stated.deadline == d(2024, 3, 31)
+    assert this_year.deadline == d(2031, 3, 31)

@@ -1,20 +1,29 @@
 """The catalogue as ingest reads it: a snapshot of every item and measure, refreshed every
 ``ttl_s`` seconds, with a direct read for an id the snapshot does not hold (just loaded).
 
-A change to an entry already in the snapshot (ownership, retirement) is seen within ``ttl_s``.
+A change to an entry already in the snapshot (ownership, retirement) is seen within ``ttl_s``
+(5 s by default), and at once on the instance that made it (`invalidate`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from shared.catalogue_store import ITEMS, MEASURES
 from shared.mongo import MongoClient
 
 Document = dict[str, Any]
+
+
+def owners_of(item: Mapping[str, Any] | None) -> frozenset[str]:
+    """The ministries that may report a catalogue item or measure: its owners in force (the
+    release's, or a run-time override's, see shared.catalogue.overrides)."""
+    if item is None:
+        return frozenset()
+    return frozenset(str(code) for code in item.get("ministries") or ())
 
 
 class CachedCatalogue:
@@ -32,6 +41,10 @@ class CachedCatalogue:
         self._measures: dict[str, Document] = {}
         self._loaded_at: float | None = None
         self._lock = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        """Drop the snapshot: the next read loads a fresh one (after an ownership change)."""
+        self._loaded_at = None
 
     async def _fresh(self) -> bool:
         """True when a snapshot is in use (false with ttl 0: every read goes to the store)."""

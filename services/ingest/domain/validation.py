@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -28,8 +28,10 @@ def check_event(
     catalogue_item: Mapping[str, Any] | None,
     ministry: str | None,
     today: date,
+    owners: Set[str] | None = None,
 ) -> Sequence[Violation]:
-    """Every reason the event cannot be accepted (empty when it can)."""
+    """Every reason the event cannot be accepted (empty when it can). `owners`: the ministries
+    that may report the item (default: the item's `ministries`)."""
     data = event.data
     violations: list[Violation] = []
     as_of: date | None = getattr(data, "as_of", None)
@@ -60,13 +62,15 @@ def check_event(
         violations.append(
             Violation(field, f"{target_id!r} is retired from the catalogue", "retired_id")
         )
-    owners = list(catalogue_item.get("ministries") or [])
+    if owners is None:
+        owners = frozenset(catalogue_item.get("ministries") or ())
     if ministry is None or ministry not in owners:
+        may = ", ".join(sorted(owners)) or "no ministry (none listed)"
         violations.append(
             Violation(
                 "source",
-                f"ministry {ministry!r} is not responsible for {target_id!r} "
-                f"(responsible: {', '.join(owners) or 'none listed'})",
+                f"ministry {ministry!r} is not responsible for {target_id!r}; "
+                f"it may be reported by: {may}",
                 "wrong_ministry",
             )
         )

@@ -1,7 +1,12 @@
-"""Admin routes for ministry API keys (admin token: SHINCHOKU_ADMIN_TOKEN).
+"""Admin routes (admin token: SHINCHOKU_ADMIN_TOKEN): ministry API keys, and who may report
+a catalogue item.
 
-The same operations as ``shinchoku keys create|list|revoke``. A created key is shown once, in the
-answer to its creation; only its SHA-256 is stored.
+Keys: the same operations as ``shinchoku keys create|list|revoke``. A created key is shown once,
+in the answer to its creation; only its SHA-256 is stored.
+
+Ownership: the same operations as ``shinchoku catalogue set-owners|reset-owners|ownership``
+(shared.catalogue.overrides): an item's owners changed at run time, with a reason and who did
+it, recorded in its history, kept across restarts and catalogue reloads until reset.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.ingest.adapters.ministries import known_ministries
 from services.ingest.domain.keys import KeyRecord
-from services.ingest.entrypoints.deps import Keys
+from services.ingest.entrypoints.deps import Keys, Ownership
 from services.ingest.entrypoints.problems import PROBLEM_JSON, StorageUnavailable
+from shared.catalogue.overrides import OwnershipChange, UnknownItemError
 from shared.http.auth import AdminAuth
 from shared.http.problems import NotFound, Unauthenticated, ValidationProblem
 
@@ -174,3 +180,195 @@ async def revoke_key(
     if record is None:
         raise NotFound(f"no API key {key_id!r}")
     return ApiKeyOut.of(record)
+
+
+# --- who may report an item ----------------------------------------------------------------
+
+ITEM_ID_PATTERN = r"^(kpi|ms)\.[a-z0-9]+(-[a-z0-9]+)*$"
+ItemId = Annotated[
+    str, Path(pattern=ITEM_ID_PATTERN, max_length=120, description="A KPI or milestone id")
+]
+NO_ITEM = _problem(NotFound, "no catalogue item 'kpi.no-such-kpi'", "No such KPI or milestone")
+
+
+def _known_codes(codes: list[str]) -> list[str]:
+    unknown = [c for c in codes if c not in known_ministries()]
+    if unknown:
+        raise ValueError(f"unknown ministry code(s): {', '.join(unknown)}")
+    return list(dict.fromkeys(codes))
+
+
+class ChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(
+        min_length=3, max_length=500, examples=["MIC took over the 5G coverage reports"]
+    )
+    changed_by: str = Field(
+        min_length=1,
+        max_length=200,
+        examples=["ops: Sato (Digital Agency)"],
+        description="Who makes the change (the admin token is shared, so the body names them).",
+    )
+
+
+class OwnersIn(ChangeIn):
+    owners: list[str] = Field(
+        min_length=1,
+        max_length=30,
+        examples=[["mic", "digital"]],
+        description="Ministry codes that may report the item from now on (replacing the current).",
+    )
+
+    @field_validator("owners")
+    @classmethod
+    def _known(cls, codes: list[str]) -> list[str]:
+        return _known_codes(codes)
+
+
+class OwnershipChangeOut(BaseModel):
+    item_id: str
+    action: str = Field(description="set (an override) or reset (back to the catalogue's)")
+    owners: list[str] = Field(description="Who may report the item after the change")
+    previous: list[str] = Field(description="Who could before")
+    catalogue_owners: list[str] = Field(description="What the catalogue release says")
+    reason: str
+    changed_by: str
+    changed_at: datetime
+
+    @classmethod
+    def of(cls, change: OwnershipChange) -> OwnershipChangeOut:
+        return cls(
+            item_id=change.item_id,
+            action=change.action,
+            owners=change.owners,
+            previous=change.previous,
+            catalogue_owners=change.catalogue_owners,
+            reason=change.reason,
+            changed_by=change.changed_by,
+            changed_at=change.changed_at,
+        )
+
+
+class ItemOwnershipOut(BaseModel):
+    item_id: str
+    owners: list[str] = Field(description="Who may report the item now")
+    catalogue_owners: list[str] = Field(description="What the catalogue release says")
+    basis: list[dict[str, Any]] = Field(
+        description="The release's owners with their basis (named, inferred, default)"
+    )
+    override: dict[str, Any] | None = Field(description="The run-time override in force, if any")
+    history: list[OwnershipChangeOut] = Field(description="Every run-time change, oldest first")
+
+
+CHANGE_EXAMPLE: dict[str, Any] = {
+    "item_id": "kpi.5g-population-coverage",
+    "action": "set",
+    "owners": ["mic", "digital"],
+    "previous": ["mic"],
+    "catalogue_owners": ["mic"],
+    "reason": "the Digital Agency co-reports during the transition",
+    "changed_by": "ops: Sato (Digital Agency)",
+    "changed_at": "2026-12-04T09:00:00.000Z",
+}
+
+ownership_router = APIRouter(prefix="/v1/admin/items", tags=["admin"])
+
+
+@ownership_router.put(
+    "/{item_id}/owners",
+    summary="Change who may report a KPI or milestone",
+    description="Replaces the item's owners until reset, without a catalogue release; the "
+    "reason and who made the change are recorded in the item's history. Takes effect at once "
+    "on this instance and within `catalogue_cache_ttl_s` (default 5 s) on every other; kept "
+    "across restarts and catalogue reloads (the loader keeps it and reports the divergence).",
+    response_model=OwnershipChangeOut,
+    responses={
+        200: _json_example(CHANGE_EXAMPLE, "Changed"),
+        401: UNAUTHENTICATED,
+        404: NO_ITEM,
+        422: INVALID,
+        503: STORE_DOWN,
+    },
+)
+async def set_owners(
+    body: OwnersIn, ownership: Ownership, _: AdminAuth, item_id: ItemId
+) -> OwnershipChangeOut:
+    try:
+        change = await ownership.set(item_id, body.owners, body.reason, body.changed_by)
+    except UnknownItemError:
+        raise NotFound(f"no catalogue item {item_id!r}") from None
+    return OwnershipChangeOut.of(change)
+
+
+@ownership_router.post(
+    "/{item_id}/owners:reset",
+    summary="Return a KPI or milestone to the catalogue's owners",
+    response_model=OwnershipChangeOut,
+    responses={
+        200: _json_example(
+            {
+                **CHANGE_EXAMPLE,
+                "action": "reset",
+                "owners": ["mic"],
+                "previous": ["mic", "digital"],
+            },
+            "Reset (recorded even when there was no override)",
+        ),
+        401: UNAUTHENTICATED,
+        404: NO_ITEM,
+        422: INVALID,
+        503: STORE_DOWN,
+    },
+)
+async def reset_owners(
+    body: ChangeIn, ownership: Ownership, _: AdminAuth, item_id: ItemId
+) -> OwnershipChangeOut:
+    try:
+        change = await ownership.reset(item_id, body.reason, body.changed_by)
+    except UnknownItemError:
+        raise NotFound(f"no catalogue item {item_id!r}") from None
+    return OwnershipChangeOut.of(change)
+
+
+@ownership_router.get(
+    "/{item_id}/ownership",
+    summary="Who may report a KPI or milestone, why, and every run-time change",
+    response_model=ItemOwnershipOut,
+    responses={
+        200: _json_example(
+            {
+                "item_id": "kpi.5g-population-coverage",
+                "owners": ["mic", "digital"],
+                "catalogue_owners": ["mic"],
+                "basis": [{"code": "mic", "basis": "inferred", "reason": "電波/5G … Radio Act"}],
+                "override": {
+                    "owners": ["mic", "digital"],
+                    "reason": CHANGE_EXAMPLE["reason"],
+                    "changed_by": CHANGE_EXAMPLE["changed_by"],
+                    "changed_at": CHANGE_EXAMPLE["changed_at"],
+                },
+                "history": [CHANGE_EXAMPLE],
+            },
+            "The item's ownership",
+        ),
+        401: UNAUTHENTICATED,
+        404: NO_ITEM,
+        422: INVALID,
+        503: STORE_DOWN,
+    },
+)
+async def item_ownership(ownership: Ownership, _: AdminAuth, item_id: ItemId) -> ItemOwnershipOut:
+    try:
+        item, history = await ownership.view(item_id)
+    except UnknownItemError:
+        raise NotFound(f"no catalogue item {item_id!r}") from None
+    owners = list(item.get("ministries") or [])
+    return ItemOwnershipOut(
+        item_id=item_id,
+        owners=owners,
+        catalogue_owners=list(item.get("catalogue_ministries") or owners),
+        basis=list(item.get("owners") or []),
+        override=item.get("ownership_override"),
+        history=[OwnershipChangeOut.of(c) for c in history],
+    )

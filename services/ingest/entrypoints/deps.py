@@ -17,6 +17,7 @@ from services.ingest.handlers import (
     IngestHandler,
     KeyAdmin,
     KeyAuthenticator,
+    OwnershipAdmin,
     Principal,
     RateLimiter,
 )
@@ -51,6 +52,12 @@ async def get_handler(request: Request) -> IngestHandler:
 async def get_key_admin(request: Request) -> KeyAdmin:
     admin = _state(request, "key_admin")
     assert isinstance(admin, KeyAdmin)
+    return admin
+
+
+async def get_ownership_admin(request: Request) -> OwnershipAdmin:
+    admin = _state(request, "ownership_admin")
+    assert isinstance(admin, OwnershipAdmin)
     return admin
 
 
@@ -91,6 +98,7 @@ async def authenticated(
 
 Handler = Annotated[IngestHandler, Depends(get_handler)]
 Keys = Annotated[KeyAdmin, Depends(get_key_admin)]
+Ownership = Annotated[OwnershipAdmin, Depends(get_ownership_admin)]
 Limiter = Annotated[RateLimiter, Depends(get_limiter)]
 Metrics = Annotated[IngestMetrics, Depends(get_metrics)]
 Settings = Annotated[IngestSettings, Depends(get_settings)]

@@ -209,7 +209,7 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
         "The catalogue does not list the ministry as responsible",
         _example(
             WrongMinistry,
-            f"ministry 'mic' is not responsible for '{KPI}' (responsible: digital)",
+            f"ministry 'mhlw' is not responsible for '{KPI}'; it may be reported by: mic",
             "source",
             "wrong_ministry",
         ),

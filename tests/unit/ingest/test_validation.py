@@ -113,3 +113,21 @@ def test_priority_puts_the_most_fundamental_violation_first() -> None:
         ]
     )
     assert codes(ordered) == ["wrong_ministry", "impossible_value", "as_of_in_future"]
+
+
+def test_any_listed_owner_may_report_and_a_refusal_names_them() -> None:
+    """The owners lookup (a set) decides; the refusal says who may report the item."""
+    shared = {**KPI, "ministries": ["mic", "digital"]}
+    assert check_event(observed(), catalogue_item=shared, ministry="mic", today=TODAY) == []
+    (refused,) = check_event(
+        observed(), catalogue_item=shared, ministry="mhlw", today=TODAY, owners=None
+    )
+    assert refused.code == "wrong_ministry"
+    assert refused.reason.endswith("it may be reported by: digital, mic")
+    # An owners set given by the caller (run-time ownership) wins over the item's list.
+    assert (
+        check_event(
+            observed(), catalogue_item=KPI, ministry="mhlw", today=TODAY, owners={"mic", "mhlw"}
+        )
+        == []
+    )

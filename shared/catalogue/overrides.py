@@ -1,0 +1,231 @@
+"""Run-time ownership changes: who may report a KPI or milestone, changed without a release.
+
+The plan catalogue (plan-2022.yaml) says who owns each item and why. Real work sometimes
+differs (a ministry reorganises, a task moves between agencies): an operator then changes an
+item's owners through the ingest admin API or ``shinchoku catalogue set-owners``, with a reason
+and a name. Three collections hold it, in the database the catalogue is loaded into:
+
+- ``catalogue_owner_overrides``: one document per overridden item, ``_id`` = the item id, with
+  ``owners`` (ministry codes), ``reason``, ``changed_by``, ``changed_at``;
+- ``catalogue_ownership_changes``: the history, one document per change (``set`` or
+  ``reset``), never edited or deleted: ``item_id``, ``action``, ``owners`` (after),
+  ``previous`` (before), ``catalogue_owners`` (what the release says), ``reason``,
+  ``changed_by``, ``changed_at``;
+- ``catalogue_items`` itself: an overridden item's ``ministries`` are the override's, its
+  ``catalogue_ministries`` what the release says, and ``ownership_override`` the override
+  (reason, who, when). Every reader (ingest's ownership check, the kpi service's ministry
+  labels, alerts' filters) sees the owners in force without knowing about overrides.
+
+Reconciliation with ``shinchoku catalogue load``: the run-time override wins. The loader
+applies every override to the item documents it writes (`apply_override`), so a reload never
+silently undoes one, and reports each override with the release's owners beside it (a
+divergence the operator can resolve by releasing the change in the catalogue and resetting the
+override, or by keeping it). Resetting (`reset_owners`) returns the item to the release's owners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.catalogue_store import ITEMS
+
+__all__ = [
+    "CHANGES",
+    "OVERRIDES",
+    "OwnershipChange",
+    "OwnershipStore",
+    "UnknownItemError",
+    "apply_override",
+    "release_content",
+]
+
+OVERRIDES = "catalogue_owner_overrides"
+CHANGES = "catalogue_ownership_changes"
+
+Document = dict[str, Any]
+
+# Fields an override adds to an item document (stripped to recover the release's content).
+OVERRIDE_FIELDS = ("catalogue_ministries", "ownership_override")
+
+
+class UnknownItemError(LookupError):
+    """No KPI or milestone with that id in the loaded catalogue."""
+
+
+def _iso(moment: datetime) -> str:
+    """One spelling of a time whether it comes from the clock or back from MongoDB (naive UTC,
+    millisecond precision), so an item's content hash does not depend on where it was read."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def release_content(item: Mapping[str, Any]) -> Document:
+    """An item document as the catalogue release wrote it: any override undone."""
+    content = {k: v for k, v in item.items() if k not in OVERRIDE_FIELDS}
+    if "catalogue_ministries" in item:
+        content["ministries"] = list(item["catalogue_ministries"])
+    return content
+
+
+def apply_override(item: Mapping[str, Any], override: Mapping[str, Any]) -> Document:
+    """The item document with `override`'s owners in force (`item` as the release wrote it)."""
+    return {
+        **item,
+        "ministries": list(override["owners"]),
+        "catalogue_ministries": list(item.get("ministries") or []),
+        "ownership_override": {
+            "owners": list(override["owners"]),
+            "reason": override["reason"],
+            "changed_by": override["changed_by"],
+            "changed_at": _iso(override["changed_at"]),
+        },
+    }
+
+
+@dataclass(frozen=True)
+class OwnershipChange:
+    item_id: str
+    action: str  # "set" | "reset"
+    owners: list[str]
+    previous: list[str]
+    catalogue_owners: list[str]
+    reason: str
+    changed_by: str
+    changed_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "item_id": self.item_id,
+            "action": self.action,
+            "owners": self.owners,
+            "previous": self.previous,
+            "catalogue_owners": self.catalogue_owners,
+            "reason": self.reason,
+            "changed_by": self.changed_by,
+            "changed_at": _iso(self.changed_at),
+        }
+
+    @classmethod
+    def of(cls, doc: Mapping[str, Any]) -> OwnershipChange:
+        changed_at = doc["changed_at"]
+        if changed_at.tzinfo is None:
+            changed_at = changed_at.replace(tzinfo=UTC)
+        return cls(
+            item_id=doc["item_id"],
+            action=doc["action"],
+            owners=list(doc["owners"]),
+            previous=list(doc["previous"]),
+            catalogue_owners=list(doc["catalogue_owners"]),
+            reason=doc["reason"],
+            changed_by=doc["changed_by"],
+            changed_at=changed_at,
+        )
+
+
+def _dedupe(codes: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(codes))
+
+
+class OwnershipStore:
+    """Set, reset and list ownership overrides in one catalogue database."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._db = db
+
+    async def ensure_indexes(self) -> None:
+        await self._db[CHANGES].create_index([("item_id", ASCENDING), ("changed_at", ASCENDING)])
+
+    async def overrides(self) -> dict[str, Document]:
+        return {doc["_id"]: doc async for doc in self._db[OVERRIDES].find({})}
+
+    async def history(self, item_id: str) -> list[OwnershipChange]:
+        cursor = self._db[CHANGES].find({"item_id": item_id}).sort("changed_at", ASCENDING)
+        return [OwnershipChange.of(doc) async for doc in cursor]
+
+    async def item(self, item_id: str) -> Document:
+        found = await self._db[ITEMS].find_one({"_id": item_id})
+        if found is None:
+            raise UnknownItemError(item_id)
+        return found
+
+    async def set_owners(
+        self,
+        item_id: str,
+        owners: Sequence[str],
+        *,
+        reason: str,
+        changed_by: str,
+        now: datetime,
+    ) -> OwnershipChange:
+        """Make `owners` the item's owners until reset; recorded with reason, who and when."""
+        codes = _dedupe(owners)
+        if not codes:
+            raise ValueError("an item needs at least one owner")
+        item = await self.item(item_id)
+        release = release_content(item)
+        override = {"owners": codes, "reason": reason, "changed_by": changed_by, "changed_at": now}
+        await self._db[OVERRIDES].replace_one({"_id": item_id}, override, upsert=True)
+        await self._write_item(item, apply_override(release, override))
+        return await self._record(item_id, "set", codes, item, release, reason, changed_by, now)
+
+    async def reset_owners(
+        self, item_id: str, *, reason: str, changed_by: str, now: datetime
+    ) -> OwnershipChange:
+        """Back to the release's owners (a no-op change is still recorded)."""
+        item = await self.item(item_id)
+        release = release_content(item)
+        await self._db[OVERRIDES].delete_one({"_id": item_id})
+        await self._write_item(item, release)
+        owners = list(release.get("ministries") or [])
+        return await self._record(item_id, "reset", owners, item, release, reason, changed_by, now)
+
+    async def _write_item(self, old: Mapping[str, Any], content: Document) -> None:
+        # Imported here: the loader imports this module for `apply_override`.
+        from shared.catalogue.loader import METADATA_FIELDS, content_hash
+
+        stored = {k: v for k, v in content.items() if k not in METADATA_FIELDS}
+        metadata = {k: v for k, v in old.items() if k in METADATA_FIELDS}
+        metadata["content_hash"] = content_hash(stored)
+        await self._db[ITEMS].replace_one({"_id": old["_id"]}, {**stored, **metadata})
+
+    async def _record(
+        self,
+        item_id: str,
+        action: str,
+        owners: list[str],
+        before: Mapping[str, Any],
+        release: Mapping[str, Any],
+        reason: str,
+        changed_by: str,
+        now: datetime,
+    ) -> OwnershipChange:
+        change = OwnershipChange(
+            item_id=item_id,
+            action=action,
+            owners=owners,
+            previous=list(before.get("ministries") or []),
+            catalogue_owners=list(release.get("ministries") or []),
+            reason=reason,
+            changed_by=changed_by,
+            changed_at=now,
+        )
+        await self._db[CHANGES].insert_one(
+            {
+                "item_id": item_id,
+                "action": action,
+                "owners": change.owners,
+                "previous": change.previous,
+                "catalogue_owners": change.catalogue_owners,
+                "reason": reason,
+                "changed_by": changed_by,
+                "changed_at": now,
+            }
+        )
+        return change
