@@ -18,11 +18,19 @@ from services.ingest.adapters.publisher import KafkaEventPublisher, encode_event
 from services.ingest.adapters.receipts import Claim, ReceiptStore, new_batch_id
 from services.ingest.domain.keys import KeyRecord, check_source, parse_key, verify
 from services.ingest.domain.rate_limit import TokenBucket
-from services.ingest.domain.validation import Violation, by_priority, check_event
 from services.ingest.metrics import IngestMetrics
 from shared.events.cloudevents import CloudEvent
 from shared.events.contracts import MeasureAssessed, subject_id
 from shared.events.kafka_binding import EncodedRecord
+from shared.events.validation import (
+    DEFAULT_RULES,
+    Rules,
+    Violation,
+    by_priority,
+    check_event,
+    facts_from_catalogue,
+    owners_from_catalogue,
+)
 from shared.logs import batch_fields, event_fields, get_logger
 
 log = get_logger(__name__)
@@ -147,6 +155,7 @@ class IngestHandler:
     metrics: IngestMetrics
     clock: Callable[[], datetime]
     max_record_bytes: int
+    rules: Rules = DEFAULT_RULES
 
     async def submit(self, events: Sequence[CloudEvent], principal: Principal) -> list[Result]:
         """Results in the order of `events`. ACCEPTED only after the broker acknowledged."""
@@ -191,7 +200,7 @@ class IngestHandler:
     async def _validate(
         self, events: Sequence[CloudEvent], principal: Principal, results: dict[int, Result]
     ) -> tuple[list[int], dict[int, EncodedRecord]]:
-        today = self.clock().date()
+        now = self.clock()  # the receive time: `time` and `as_of` are judged against it
         allowed: list[int] = []
         for index, event in enumerate(events):
             refused = check_source(event.source, principal.ministry)
@@ -217,10 +226,19 @@ class IngestHandler:
         for index in allowed:
             event = events[index]
             target = subject_id(event)
-            lookup = measures if isinstance(event.data, MeasureAssessed) else items
-            item = lookup.get(target)
-            violations = list(
-                check_event(event, catalogue_item=item, ministry=principal.ministry, today=today)
+            is_measure_event = isinstance(event.data, MeasureAssessed)
+            document = (measures if is_measure_event else items).get(target)
+            facts = (
+                None
+                if document is None
+                else facts_from_catalogue(document, "measure" if is_measure_event else "item")
+            )
+            violations = check_event(
+                event,
+                item=facts,
+                owners=owners_from_catalogue(document),
+                now=now,
+                rules=self.rules,
             )
             if not violations:
                 # The record key is the catalogue id: one KPI's events stay on one partition.

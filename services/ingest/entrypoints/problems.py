@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from services.ingest.domain.validation import Violation
+from shared.events.validation import Violation
 from shared.http.problems import (
     FieldError,
     MalformedRequest,
