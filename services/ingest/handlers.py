@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -91,8 +91,13 @@ class KeyAuthenticator:
             return AuthFailure.MALFORMED
         record = await self.keys.get(presented.key_id)
         failure = None
-        if record is not None and not record.active:
-            failure = AuthFailure.REVOKED
+        if record is None:
+            failure = AuthFailure.UNKNOWN
+        elif not record.active:
+            # "Revoked" only for the holder of the secret: anyone else learns nothing of the
+            # key id (the answer is the same generic 401 either way; this is for logs/metrics).
+            matches = verify(presented, replace(record, revoked_at=None))
+            failure = AuthFailure.REVOKED if matches else AuthFailure.UNKNOWN
         elif not verify(presented, record):
             failure = AuthFailure.UNKNOWN
         if failure is not None or record is None:

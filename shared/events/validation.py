@@ -137,6 +137,9 @@ class Rules:
 
     time_ahead: timedelta = TIME_AHEAD
     as_of_ahead: timedelta = AS_OF_AHEAD
+    # Ingest refuses reports on a retired entry; the kpi consumer does not, because an event
+    # ingest accepted before the retirement must still be recorded against its definition.
+    refuse_retired: bool = True
 
 
 DEFAULT_RULES = Rules()
@@ -255,7 +258,7 @@ def check_event(
     if item is None:
         violations.append(Violation(field, f"{target_id!r} is not in the catalogue", "unknown_id"))
         return violations
-    if item.retired:
+    if item.retired and rules.refuse_retired:
         violations.append(
             Violation(field, f"{target_id!r} is retired from the catalogue", "retired_id")
         )

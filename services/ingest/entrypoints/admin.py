@@ -16,7 +16,7 @@ from services.ingest.adapters.ministries import known_ministries
 from services.ingest.domain.keys import KeyRecord
 from services.ingest.entrypoints.deps import Keys
 from services.ingest.entrypoints.problems import PROBLEM_JSON, StorageUnavailable
-from shared.http.auth import AdminAuth
+from shared.http.auth import AdminAuth, AdminRoute
 from shared.http.problems import NotFound, Unauthenticated, ValidationProblem
 
 PROBLEM_SCHEMA = {"$ref": "#/components/schemas/IngestProblemDetails"}
@@ -107,7 +107,8 @@ def _json_example(example: Any, description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"example": example}}}
 
 
-router = APIRouter(prefix="/v1/admin/keys", tags=["admin"])
+# AdminRoute: the token is checked before the body is read (issue 12 item 9).
+router = APIRouter(prefix="/v1/admin/keys", tags=["admin"], route_class=AdminRoute)
 
 
 @router.post(
