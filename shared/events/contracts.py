@@ -16,7 +16,15 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+)
 
 from shared.events.cloudevents import CloudEvent
 
@@ -173,6 +181,8 @@ class MeasureAssessedEvent(MinistryCloudEvent):
 class KpiStatusChangedEvent(CloudEvent):
     TYPE: ClassVar[str] = "shinchoku.kpi.status_changed.v1"
     type: Literal["shinchoku.kpi.status_changed.v1"]
+    # The kpi service always sets it, and alerts orders a KPI's changes by it.
+    time: AwareDatetime = Field(description="When the kpi service computed the change (RFC 3339).")
     data: KpiStatusChanged
 
 

@@ -70,3 +70,35 @@ def test_loose_records_are_undecodable(value: bytes, reason: str) -> None:
     with pytest.raises(UndecodableRecord) as caught:
         decode_event(value, STRUCTURED, MINISTRY_EVENT_TYPES)
     assert caught.value.reason == reason
+
+
+def test_a_status_change_needs_its_time() -> None:
+    """Only ministry events may leave `time` out: alerts orders a KPI's changes by it."""
+    from shared.events.contracts import STATUS_EVENT_TYPES
+
+    record = {
+        "specversion": "1.0",
+        "id": "s1",
+        "source": "/services/kpi",
+        "type": "shinchoku.kpi.status_changed.v1",
+        "data": {
+            "kpi_id": "kpi.coverage",
+            "kind": "kpi",
+            "measure_id": "m.1.x",
+            "ministries": ["mic"],
+            "previous_status": None,
+            "status": "on_track",
+            "episode_id": None,
+            "evaluated_on": "2024-04-01",
+            "explanation": {},
+        },
+    }
+    decoded = decode_event(
+        json.dumps({**record, "time": "2024-04-01T00:00:00Z"}).encode(),
+        STRUCTURED,
+        STATUS_EVENT_TYPES,
+    )
+    assert decoded.time is not None
+    with pytest.raises(UndecodableRecord) as caught:
+        decode_event(json.dumps(record).encode(), STRUCTURED, STATUS_EVENT_TYPES)
+    assert caught.value.reason == "schema_violation"
