@@ -149,6 +149,8 @@ class KpiHandler:
     metrics: KpiMetrics
     clock: Callable[[], datetime]
     ownership: PartitionOwnership = field(default_factory=PartitionOwnership.everything)
+    # Real time, for the `time` rule (senders stamp real time; `clock` may be simulated).
+    wall_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # Compact once at least this many superseded versions have accumulated (and at least twice
     # as many as there are live ones): each compaction costs one scan of the collection.
     prune_threshold: int = 1000
@@ -178,13 +180,13 @@ class KpiHandler:
             ]
             # A record may have reached the topic by another path than ingest: the checks
             # ingest makes are made again here (docs/trust-model.md).
-            now = self.clock()
+            now, received_at = self.clock(), self.wall_clock()
             for subject, subject_events in by_subject.items():
                 if subject not in definitions:
                     continue
                 facts, owners = self._facts[subject]
                 for event in subject_events:
-                    rejection = _recheck(event, facts, owners, now)
+                    rejection = _recheck(event, facts, owners, now, received_at)
                     if rejection is not None:
                         rejections.append(rejection)
             rejected = {r.event.dedup_key for r in rejections}
@@ -209,7 +211,7 @@ class KpiHandler:
     async def on_assessments(self, events: Sequence[CloudEvent]) -> Sequence[Rejection]:
         documents = []
         rejections: list[Rejection] = []
-        now = self.clock()
+        now, received_at = self.clock(), self.wall_clock()
         measures: dict[str, Document | None] = {}
         for event in events:
             data = event.data
@@ -218,7 +220,8 @@ class KpiHandler:
                 measures[data.measure_id] = await self.catalogue.measure(data.measure_id)
             document = measures[data.measure_id]
             facts = None if document is None else facts_from_catalogue(document, "measure")
-            rejection = _recheck(event, facts, owners_from_catalogue(document), now)
+            owners = owners_from_catalogue(document)
+            rejection = _recheck(event, facts, owners, now, received_at)
             if rejection is not None:
                 rejections.append(rejection)
                 continue
@@ -563,10 +566,16 @@ def _direction(previous: str | None, new: str) -> str | None:
 
 
 def _recheck(
-    event: CloudEvent, facts: ItemFacts | None, owners: frozenset[str], now: datetime
+    event: CloudEvent,
+    facts: ItemFacts | None,
+    owners: frozenset[str],
+    now: datetime,
+    received_at: datetime,
 ) -> Rejection | None:
     """The shared validation's verdict on a record, as a dead-letter reason (None: accept)."""
-    violations = check_event(event, item=facts, owners=owners, now=now, rules=KAFKA_RULES)
+    violations = check_event(
+        event, item=facts, owners=owners, now=now, received_at=received_at, rules=KAFKA_RULES
+    )
     if not violations:
         return None
     first = by_priority(violations)[0]

@@ -246,3 +246,11 @@ def test_priority_puts_the_most_fundamental_violation_first() -> None:
         "as_of_in_future",
         "time_in_future",
     ]
+
+
+def test_time_is_judged_against_the_real_receive_time_not_a_simulated_clock() -> None:
+    """A service on a simulated clock (days behind) still accepts a sender's real `time`."""
+    simulated = NOW - timedelta(days=200)
+    event = observed(as_of=simulated.date(), time=NOW)
+    assert codes(check_event(event, item=KPI, owners=MIC, now=simulated)) == ["time_in_future"]
+    assert check_event(event, item=KPI, owners=MIC, now=simulated, received_at=NOW) == []
