@@ -125,6 +125,9 @@ def binary_event(headers: Mapping[str, str], body: bytes) -> CloudEvent:
         for name, value in headers.items()
         if name.lower().startswith("ce-")
     }
+    if content_type:
+        # The HTTP binding maps Content-Type to datacontenttype, parameters included.
+        attributes["datacontenttype"] = content_type
     attributes["data"] = load_json(body) if body else None
     return event_from_attributes(attributes)
 
