@@ -67,8 +67,9 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_c
 
 def loads_strict(text: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     try:
-        # JSON exchanged between systems is UTF-8 (RFC 8259 8.1).
-        value = _DECODER.decode(text.decode("utf-8") if isinstance(text, bytes) else text)
+        # JSON exchanged between systems is UTF-8 (RFC 8259 8.1); a leading BOM is ignored,
+        # as the RFC allows and json.loads did.
+        value = _DECODER.decode(text.decode("utf-8-sig") if isinstance(text, bytes) else text)
     except InvalidJsonError:
         raise
     except _DuplicateKeyError as error:
