@@ -205,3 +205,13 @@ def test_other_data_media_types_are_refused(content_type: str) -> None:
     """Data that is not UTF-8 JSON is refused."""
     problem = refused(json.dumps(event(datacontenttype=content_type)).encode())
     assert "datacontenttype" in fields(problem)
+
+
+def test_utf8_with_a_bom_is_read_and_other_encodings_are_not() -> None:
+    """A leading UTF-8 BOM is ignored (RFC 8259 allows it); bytes that are not UTF-8 are
+    malformed."""
+    assert loads_strict(b'\xef\xbb\xbf{"a": 1}') == {"a": 1}
+    with pytest.raises(InvalidJsonError):
+        loads_strict('{"a": 1}'.encode("utf-16"))
+    with pytest.raises(InvalidJsonError):
+        loads_strict(b'{"a": "\xc3\x28"}')
