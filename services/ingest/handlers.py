@@ -247,7 +247,12 @@ class IngestHandler:
             )
             if not violations:
                 # The record key is the catalogue id: one KPI's events stay on one partition.
-                record = encode_event(event, target)
+                # Without a sender's `time`, the receive time stands in, written into the
+                # record so that every reader (and a replay) sees the same time.
+                stamped = (
+                    event if event.time is not None else event.model_copy(update={"time": now})
+                )
+                record = encode_event(stamped, target)
                 if len(record.value) > self.max_record_bytes:
                     violations.append(
                         Violation(

@@ -181,7 +181,9 @@ async def test_time_and_subject_are_optional_in_single_and_batch_requests(
     ingest: InProcessIngest, key: str, kafka: KafkaSettings, topics: TopicSettings
 ) -> None:
     """Events without `time` and `subject` (OPTIONAL in CloudEvents 1.0) are accepted alone and
-    in a batch, and reach Kafka keyed by the id in data."""
+    in a batch, and reach Kafka keyed by the id in data, with the receive time as their time
+    (so every reader, and a replay, sees the same one)."""
+    before = datetime.now(UTC)
     single = without(kpi_event(), "time", "subject")
     assert (await post(ingest, key, body(single))).status_code == 202, "single"
     batched = [without(kpi_event(), "time", "subject") for _ in range(2)]
@@ -195,8 +197,8 @@ async def test_time_and_subject_are_optional_in_single_and_batch_requests(
     for event_id in ids:
         (record,) = found[event_id]
         assert record.key == PERCENT_KPI.encode()
-        assert "time" not in record.event
         assert "subject" not in record.event
+        assert before <= datetime.fromisoformat(record.event["time"]) <= datetime.now(UTC)
 
 
 async def test_json_with_a_charset_parameter_is_accepted_in_both_modes(
