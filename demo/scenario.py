@@ -58,6 +58,7 @@ from shared.events.contracts import (
     MilestoneReportedEvent,
     Status,
 )
+from shared.events.validation import UnitKind, unit_kind
 
 # On-course KPIs report the value their plan has a forecast window of reports later (so the
 # trend the engine fits to that window already runs on the plan's next, maybe steeper, segment
@@ -216,6 +217,7 @@ class KpiCourse:
 
     defn: KpiDefinition
     percent: bool
+    whole: bool  # a count: reported as whole numbers (ingest refuses a fraction of a count)
     start_value: float
     # (as_of, value) reported for dates before the window: the start of the plan, base years.
     backfill: tuple[tuple[date, float], ...]
@@ -226,7 +228,8 @@ class KpiCourse:
     def of(
         cls, defn: KpiDefinition, unit: str | None, plan_start: date, interval_days: int
     ) -> KpiCourse:
-        start_value = _start_value(defn)
+        whole = unit_kind(unit) is UnitKind.COUNT
+        start_value = float(round(_start_value(defn))) if whole else _start_value(defn)
         years = set(defn.anchor_fiscal_years)
         if defn.baseline is not None:
             years.discard(fiscal_year_of(defn.baseline.as_of))
@@ -246,7 +249,7 @@ class KpiCourse:
             # A year's amount is compared with the plan at the year's end: a year more ahead,
             # and rising within the year, so the trend never looks flat.
             lead_days += 366
-        return cls(defn, unit in ("%", "％"), start_value, backfill, trajectory, lead_days)
+        return cls(defn, unit in ("%", "％"), whole, start_value, backfill, trajectory, lead_days)
 
     @property
     def sign(self) -> float:
@@ -260,7 +263,7 @@ class KpiCourse:
         value = max(value, 0.0)
         if self.percent:
             value = min(value, 100.0)
-        return round(value, 2)
+        return float(round(value)) if self.whole else round(value, 2)
 
     def on_course(self, day: date) -> float:
         """Ahead of the plan: its value `lead_days` later, plus a small margin."""

@@ -28,6 +28,7 @@ from services.ingest.handlers import (
 from services.ingest.metrics import IngestMetrics
 from services.ingest.settings import IngestSettings
 from shared.catalogue.overrides import OwnershipStore
+from shared.events.validation import Rules
 from shared.http.app import create_service_app
 from shared.http.problems import FieldError, problem_response
 from shared.kafka import create_producer, kafka_reachable
@@ -89,6 +90,7 @@ def create_app(
                 metrics=metrics,
                 clock=clock,
                 max_record_bytes=settings.limits.max_event_bytes,
+                rules=Rules(time_ahead=timedelta(seconds=settings.max_time_ahead_s)),
             )
             timeout = settings.readiness_timeout_s
             app.state.readiness = {

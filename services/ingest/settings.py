@@ -42,6 +42,8 @@ class IngestSettings(ServiceSettings):
     pending_takeover_s: float | None = Field(default=None, gt=0)
     # Retry-After sent with 503 answers when Kafka did not acknowledge.
     unavailable_retry_after_s: int = Field(default=5, ge=1)
+    # How far an event's `time` may be ahead of the receive time (the sender's clock skew).
+    max_time_ahead_s: float = Field(default=300.0, ge=0)
 
     @model_validator(mode="after")
     def _batch_fits_the_bucket(self) -> IngestSettings:

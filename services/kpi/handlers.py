@@ -62,6 +62,14 @@ from shared.events.contracts import (
     new_status_event,
     status_severity,
 )
+from shared.events.validation import (
+    ItemFacts,
+    Rules,
+    by_priority,
+    check_event,
+    facts_from_catalogue,
+    owners_from_catalogue,
+)
 from shared.logs import caused_by
 from shared.partitions import PartitionOwnership
 
@@ -98,14 +106,14 @@ def _arrival(event: CloudEvent) -> int:
     return UNKNOWN_ARRIVAL if arrival is None else arrival.offset
 
 
-def _domain_event(event: CloudEvent, arrival: int) -> Observation | MilestoneReport:
+def _domain_event(event: CloudEvent, arrival: int, now: datetime) -> Observation | MilestoneReport:
     data = event.data
     if isinstance(data, KpiObserved):
         return Observation(
             event_id=event.id,
             value=data.value,
             as_of=data.as_of,
-            received_at=event.time,
+            received_at=event.time or now,
             arrival=arrival,
         )
     assert isinstance(data, MilestoneReported)
@@ -115,7 +123,7 @@ def _domain_event(event: CloudEvent, arrival: int) -> Observation | MilestoneRep
         percent_complete=data.percent_complete,
         expected_completion=data.expected_completion,
         as_of=data.as_of,
-        received_at=event.time,
+        received_at=event.time or now,
         arrival=arrival,
     )
 
@@ -127,6 +135,9 @@ class StatusSink(Protocol):
 
 
 CATALOGUE_TTL_S = 60.0
+# The checks ingest makes, made again on every record (an event about an entry retired after
+# ingest accepted it is still recorded).
+KAFKA_RULES = Rules(refuse_retired=False)
 SWEEP_CHUNK = 500
 
 
@@ -138,6 +149,8 @@ class KpiHandler:
     metrics: KpiMetrics
     clock: Callable[[], datetime]
     ownership: PartitionOwnership = field(default_factory=PartitionOwnership.everything)
+    # Real time, for the `time` rule (senders stamp real time; `clock` may be simulated).
+    wall_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # Compact once at least this many superseded versions have accumulated (and at least twice
     # as many as there are live ones): each compaction costs one scan of the collection.
     prune_threshold: int = 1000
@@ -148,6 +161,8 @@ class KpiHandler:
     _superseded: int = field(default=0, init=False)
     # Parsed definitions, not catalogue documents: an instance may own tens of thousands.
     _catalogue: dict[str, Definition] = field(default_factory=dict, init=False)
+    # What the shared validation needs of each entry: its facts and its owners.
+    _facts: dict[str, tuple[ItemFacts, frozenset[str]]] = field(default_factory=dict, init=False)
     _catalogue_loaded_at: float = field(default=float("-inf"), init=False)
 
     async def on_subject_events(self, events: Sequence[CloudEvent]) -> Sequence[Rejection]:
@@ -163,18 +178,17 @@ class KpiHandler:
                 if subject not in definitions
                 for event in subject_events
             ]
+            # A record may have reached the topic by another path than ingest: the checks
+            # ingest makes are made again here (docs/trust-model.md).
+            now, received_at = self.clock(), self.wall_clock()
             for subject, subject_events in by_subject.items():
-                definition = definitions.get(subject)
-                if definition is None:
+                if subject not in definitions:
                     continue
-                is_kpi = isinstance(definition, KpiDefinition)
-                expected = KpiObserved if is_kpi else MilestoneReported
+                facts, owners = self._facts[subject]
                 for event in subject_events:
-                    if not isinstance(event.data, expected):
-                        kind = "kpi" if is_kpi else "milestone"
-                        rejections.append(
-                            Rejection(event, "wrong_kind", f"{subject!r} is a {kind}")
-                        )
+                    rejection = _recheck(event, facts, owners, now, received_at)
+                    if rejection is not None:
+                        rejections.append(rejection)
             rejected = {r.event.dedup_key for r in rejections}
             rejections.extend(_misplaced(e for e in events if e.dedup_key not in rejected))
             rejected = {r.event.dedup_key for r in rejections}
@@ -183,20 +197,34 @@ class KpiHandler:
             # arrival it was first stored with: a copy arriving later must not make an old
             # value the latest revision again.
             first_arrivals = await self.repository.store_observations(
-                [_raw_document(e) for e in accepted]
+                [_raw_document(e, now) for e in accepted]
             )
             grouped: dict[str, list[Observation | MilestoneReport]] = {}
             for event in accepted:
                 arrival = first_arrivals.get(event.dedup_key, _arrival(event))
-                grouped.setdefault(_subject_of(event), []).append(_domain_event(event, arrival))
+                grouped.setdefault(_subject_of(event), []).append(
+                    _domain_event(event, arrival, now)
+                )
             await self._update({s: definitions[s] for s in grouped}, grouped)
         return rejections
 
     async def on_assessments(self, events: Sequence[CloudEvent]) -> Sequence[Rejection]:
         documents = []
+        rejections: list[Rejection] = []
+        now, received_at = self.clock(), self.wall_clock()
+        measures: dict[str, Document | None] = {}
         for event in events:
             data = event.data
             assert isinstance(data, MeasureAssessed)
+            if data.measure_id not in measures:
+                measures[data.measure_id] = await self.catalogue.measure(data.measure_id)
+            document = measures[data.measure_id]
+            facts = None if document is None else facts_from_catalogue(document, "measure")
+            owners = owners_from_catalogue(document)
+            rejection = _recheck(event, facts, owners, now, received_at)
+            if rejection is not None:
+                rejections.append(rejection)
+                continue
             documents.append(
                 {
                     "_id": event.dedup_key,
@@ -205,11 +233,11 @@ class KpiHandler:
                     "rating": data.rating.value,
                     "as_of": data.as_of.isoformat(),
                     "narrative": data.narrative,
-                    "time": event.time,
+                    "time": event.time or now,
                 }
             )
         await self.repository.store_assessments(documents)
-        return ()
+        return rejections
 
     async def sweep(self) -> int:
         """Re-evaluate this instance's catalogue subjects for today: deadlines pass, reports go
@@ -243,15 +271,15 @@ class KpiHandler:
         """Definitions by id, from a copy of the catalogue refreshed every CATALOGUE_TTL_S; ids
         not in the copy (a catalogue loaded since, or retired items) are looked up at once."""
         if time.monotonic() - self._catalogue_loaded_at > CATALOGUE_TTL_S:
-            self._catalogue = {
-                doc["_id"]: definition_from_catalogue(doc)
-                for doc in await self.catalogue.all_items()
-            }
+            documents = await self.catalogue.all_items()
+            self._catalogue = {doc["_id"]: definition_from_catalogue(doc) for doc in documents}
+            self._facts = {doc["_id"]: _facts_of(doc) for doc in documents}
             self._catalogue_loaded_at = time.monotonic()
         missing = [s for s in subject_ids if s not in self._catalogue]
         if missing:
             for subject_id, doc in (await self.catalogue.items(missing)).items():
                 self._catalogue[subject_id] = definition_from_catalogue(doc)
+                self._facts[subject_id] = _facts_of(doc)
         return {s: self._catalogue[s] for s in subject_ids if s in self._catalogue}
 
     async def _latest_states(self) -> StateCache:
@@ -537,16 +565,37 @@ def _direction(previous: str | None, new: str) -> str | None:
     return None
 
 
+def _recheck(
+    event: CloudEvent,
+    facts: ItemFacts | None,
+    owners: frozenset[str],
+    now: datetime,
+    received_at: datetime,
+) -> Rejection | None:
+    """The shared validation's verdict on a record, as a dead-letter reason (None: accept)."""
+    violations = check_event(
+        event, item=facts, owners=owners, now=now, received_at=received_at, rules=KAFKA_RULES
+    )
+    if not violations:
+        return None
+    first = by_priority(violations)[0]
+    return Rejection(event, first.code, "; ".join(v.reason for v in violations))
+
+
+def _facts_of(document: Document) -> tuple[ItemFacts, frozenset[str]]:
+    return facts_from_catalogue(document), owners_from_catalogue(document)
+
+
 def _subject_of(event: CloudEvent) -> str:
     data = event.data
     if isinstance(data, KpiObserved):
         return data.kpi_id
     if isinstance(data, MilestoneReported):
         return data.milestone_id
-    return event.subject
+    return event.subject or ""
 
 
-def _raw_document(event: CloudEvent) -> Document:
+def _raw_document(event: CloudEvent, now: datetime) -> Document:
     data = event.data
     as_of = getattr(data, "as_of", None)
     return {
@@ -556,7 +605,8 @@ def _raw_document(event: CloudEvent) -> Document:
         "type": event.type,
         "subject_id": _subject_of(event),
         "as_of": as_of.isoformat() if as_of else None,
-        "time": event.time,
+        # Without a sender's time, the time it was processed stands in for the receive time.
+        "time": event.time or now,
         "arrival": _arrival(event),
         "data": event.data.model_dump(mode="json") if hasattr(event.data, "model_dump") else None,
     }

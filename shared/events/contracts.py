@@ -11,15 +11,48 @@ Status events (topic ``shinchoku.status.v1``):
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+)
 
 from shared.events.cloudevents import CloudEvent
 
 MINISTRY_SOURCE_PREFIX = "/ministries/"
+# The one spelling of a ministry's source: a trailing or doubled slash would be another source to
+# CloudEvents, and so another event to deduplication.
+MINISTRY_SOURCE = re.compile(r"^/ministries/([a-z][a-z0-9_]{0,63})$", re.ASCII)
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+
+
+def _json_number(value: object) -> object:
+    """A number is a JSON number: neither a boolean nor a numeric string."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("must be a JSON number")
+    return value
+
+
+def _iso_date(value: object) -> object:
+    """A date is `YYYY-MM-DD` text (not a timestamp, not a date-time)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        return value
+    raise ValueError("must be a date as YYYY-MM-DD")
+
+
+JsonNumber = Annotated[float, BeforeValidator(_json_number)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 class _Data(BaseModel):
@@ -28,8 +61,10 @@ class _Data(BaseModel):
 
 class KpiObserved(_Data):
     kpi_id: str = Field(min_length=1, max_length=128, examples=["kpi.5g-population-coverage"])
-    value: float = Field(description="The observed value, in the KPI's unit.", examples=[93.2])
-    as_of: date = Field(description="The date the value describes (not when it was sent).")
+    value: JsonNumber = Field(
+        description="The observed value, in the KPI's unit (a JSON number).", examples=[93.2]
+    )
+    as_of: IsoDate = Field(description="The date the value describes (not when it was sent).")
     note: str | None = Field(default=None, max_length=4000)
 
     @field_validator("value")
@@ -50,9 +85,9 @@ class MilestoneState(StrEnum):
 class MilestoneReported(_Data):
     milestone_id: str = Field(min_length=1, max_length=128)
     state: MilestoneState
-    percent_complete: float = Field(ge=0, le=100)
-    expected_completion: date | None = None
-    as_of: date
+    percent_complete: JsonNumber = Field(ge=0, le=100)
+    expected_completion: IsoDate | None = None
+    as_of: IsoDate
     note: str | None = Field(default=None, max_length=4000)
 
 
@@ -65,7 +100,7 @@ class MeasureRating(StrEnum):
 class MeasureAssessed(_Data):
     measure_id: str = Field(min_length=1, max_length=128)
     rating: MeasureRating
-    as_of: date
+    as_of: IsoDate
     narrative: str | None = Field(default=None, max_length=10_000)
 
 
@@ -113,19 +148,31 @@ class KpiStatusChanged(_Data):
     explanation: dict[str, Any]
 
 
-class KpiObservedEvent(CloudEvent):
+class MinistryCloudEvent(CloudEvent):
+    """An event a ministry sends: its source is exactly ``/ministries/{code}``."""
+
+    source: str = Field(
+        min_length=1,
+        max_length=512,
+        pattern=MINISTRY_SOURCE.pattern,
+        description="Exactly `/ministries/{code}`, the reporting ministry.",
+        examples=["/ministries/digital"],
+    )
+
+
+class KpiObservedEvent(MinistryCloudEvent):
     TYPE: ClassVar[str] = "shinchoku.kpi.observed.v1"
     type: Literal["shinchoku.kpi.observed.v1"]
     data: KpiObserved
 
 
-class MilestoneReportedEvent(CloudEvent):
+class MilestoneReportedEvent(MinistryCloudEvent):
     TYPE: ClassVar[str] = "shinchoku.milestone.reported.v1"
     type: Literal["shinchoku.milestone.reported.v1"]
     data: MilestoneReported
 
 
-class MeasureAssessedEvent(CloudEvent):
+class MeasureAssessedEvent(MinistryCloudEvent):
     TYPE: ClassVar[str] = "shinchoku.measure.assessed.v1"
     type: Literal["shinchoku.measure.assessed.v1"]
     data: MeasureAssessed
@@ -134,6 +181,8 @@ class MeasureAssessedEvent(CloudEvent):
 class KpiStatusChangedEvent(CloudEvent):
     TYPE: ClassVar[str] = "shinchoku.kpi.status_changed.v1"
     type: Literal["shinchoku.kpi.status_changed.v1"]
+    # The kpi service always sets it, and alerts orders a KPI's changes by it.
+    time: AwareDatetime = Field(description="When the kpi service computed the change (RFC 3339).")
     data: KpiStatusChanged
 
 
@@ -164,15 +213,13 @@ def subject_id(event: CloudEvent) -> str:
         return data.measure_id
     if isinstance(data, KpiStatusChanged):
         return data.kpi_id
-    return event.subject
+    return event.subject or ""
 
 
 def ministry_code_of(source: str) -> str | None:
-    """`/ministries/mic` -> `mic`; None for any other source."""
-    if not source.startswith(MINISTRY_SOURCE_PREFIX):
-        return None
-    code = source[len(MINISTRY_SOURCE_PREFIX) :].strip("/")
-    return code or None
+    """`/ministries/mic` -> `mic`; None for any other source (`/ministries/mic/` included)."""
+    match = MINISTRY_SOURCE.match(source)
+    return match.group(1) if match else None
 
 
 def new_status_event(

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.events.cloudevents import CLOUDEVENTS_JSON, CloudEvent
+from shared.events.strict_json import InvalidJsonError, loads_strict
 
 Headers = Sequence[tuple[str, bytes]]
 STRUCTURED_CONTENT_TYPE = f"{CLOUDEVENTS_JSON}; charset=UTF-8"
@@ -61,11 +62,12 @@ def record_to_attributes(value: bytes | None, headers: Headers) -> dict[str, Any
         raise UndecodableRecord("empty_record", "the record has no value")
     if len(value) > MAX_RECORD_BYTES:
         raise UndecodableRecord("oversized_record", f"{len(value)} bytes > {MAX_RECORD_BYTES}")
-    content_type = (_header(headers, "content-type") or "").split(";")[0].strip().lower()
+    full_content_type = (_header(headers, "content-type") or "").strip()
+    content_type = full_content_type.split(";")[0].strip().lower()
     try:
-        body = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UndecodableRecord("invalid_json", str(error)) from error
+        body = loads_strict(value)
+    except InvalidJsonError as error:
+        raise UndecodableRecord("invalid_json", f"{error.code}: {error}") from error
     if content_type.startswith("application/cloudevents"):
         if not isinstance(body, dict):
             raise UndecodableRecord("invalid_structure", "a structured event must be an object")
@@ -83,8 +85,10 @@ def record_to_attributes(value: bytes | None, headers: Headers) -> dict[str, Any
         for key, raw in headers
         if key.lower().startswith("ce_")
     }
-    if content_type and content_type != "application/json":
-        attributes["datacontenttype"] = content_type
+    if full_content_type:
+        # Binary mode: the content-type is the data's, parameters included (RFC 2046); the
+        # model accepts any application/json and refuses the rest.
+        attributes["datacontenttype"] = full_content_type
     attributes["data"] = body
     return attributes
 

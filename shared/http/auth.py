@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.http.problems import Unauthenticated
@@ -40,3 +42,23 @@ async def require_admin(
 
 
 AdminAuth = Annotated[None, Depends(require_admin)]
+
+
+class AdminRoute(APIRoute):
+    """An admin route that checks the admin token before anything reads the body.
+
+    FastAPI reads and parses a route's body before it solves the dependencies, so `AdminAuth`
+    alone would let an unauthenticated caller make the service read and parse a large body
+    (up to what the server admits) before the 401. The dependency stays, for the OpenAPI
+    security declaration; the check here comes first.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def authenticated_first(request: Request) -> Response:
+            credentials = await _bearer(request)
+            await require_admin(request, credentials)
+            return await handler(request)
+
+        return authenticated_first

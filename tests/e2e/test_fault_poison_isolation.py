@@ -30,7 +30,7 @@ from shared.events.kafka_binding import encode_structured
 from shared.kafka import create_producer, ensure_topics
 from shared.mongo import MongoClient
 from shared.settings import KafkaSettings, MongoSettings, TopicSettings
-from tests.support.faults import eventually
+from tests.support.faults import eventually, read_dead_letters
 from tests.support.services import RunningService, running_services, service_environment
 from tests.support.stack import StackEndpoints, isolated_topics, random_suffix
 
@@ -169,10 +169,11 @@ async def evaluated_value(
 async def test_an_extreme_value_does_not_stop_the_partition_it_shares(
     setup: Setup, services: dict[str, RunningService], kafka: KafkaSettings
 ) -> None:
-    """1e308 posted through ingest and -1e308 written straight to Kafka, each the latest of two
-    values of its KPI, both on the partition of another KPI: the good event for that KPI behind
-    them is evaluated within 10 s, the two extreme values are evaluated to finite figures (no
-    overflow, no stall), and kpi stays ready with its consumer not retrying anything."""
+    """1e308 posted through ingest is refused at the door (422 impossible_value: values are
+    bounded per unit, shared/events/validation.py) and -1e308 written straight to Kafka, on the
+    partition of another KPI, is dead-lettered by kpi with the same reason: the good event for
+    that KPI behind it is evaluated within 10 s, the two KPIs stay evaluated on their earlier
+    finite value, and kpi stays ready with its consumer not retrying anything."""
     ingest, kpi = services["ingest"], services["kpi"]
     kpis = setup.kpis
     async with httpx.AsyncClient(timeout=20) as http:
@@ -181,8 +182,18 @@ async def test_an_extreme_value_does_not_stop_the_partition_it_shares(
         earlier = AS_OF - timedelta(days=30)
         await post(http, ingest, setup.key, event(kpis["huge"], 40.0, as_of=earlier))
         await post(http, ingest, setup.key, event(kpis["direct"], 40.0, as_of=earlier))
-        await post(http, ingest, setup.key, event(kpis["huge"], 1e308))
-        await produce_directly(kafka, setup.topics.events, event(kpis["direct"], -1e308))
+        refused = await http.post(
+            f"{ingest.url}/v1/events",
+            content=json.dumps(event(kpis["huge"], 1e308)),
+            headers={
+                "content-type": "application/cloudevents+json",
+                "authorization": f"Bearer {setup.key}",
+            },
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "impossible_value"
+        direct = event(kpis["direct"], -1e308)
+        await produce_directly(kafka, setup.topics.events, direct)
         await post(http, ingest, setup.key, event(kpis["good"], 42.0))
 
         async def good_evaluated() -> bool:
@@ -194,11 +205,19 @@ async def test_an_extreme_value_does_not_stop_the_partition_it_shares(
             every_s=0.1,
             what="the good event behind the extreme values evaluated",
         )
-        for role, value in (("huge", 1e308), ("direct", -1e308)):
+        dead = await read_dead_letters(
+            kafka.bootstrap_servers,
+            setup.topics.dead_letter,
+            until=lambda seen: any(direct["id"].encode() in (d.value or b"") for d in seen),
+        )
+        (letter,) = [d for d in dead if direct["id"].encode() in (d.value or b"")]
+        assert letter.dlq["dlq_service"] == "kpi"
+        assert letter.dlq["dlq_reason"] == "impossible_value", letter.dlq
+        for role in ("huge", "direct"):
             answer = await http.get(f"{kpi.url}/v1/kpis/{kpis[role]}")
             evaluation = answer.json()["evaluation"]
             assert evaluation is not None, role
-            assert evaluation["latest_value"] == value, role
+            assert evaluation["latest_value"] == 40.0, role
             numbers = [
                 v
                 for v in (*evaluation.values(), *evaluation["explanation"]["inputs"].values())
@@ -214,9 +233,9 @@ async def test_an_extreme_value_does_not_stop_the_partition_it_shares(
 async def test_a_correction_arriving_later_wins_over_a_report_dated_9999(
     setup: Setup, services: dict[str, RunningService], kafka: KafkaSettings
 ) -> None:
-    """A report for one as_of whose sender dated it 9999-12-31 (written straight to Kafka, where
-    nothing checks the time), then a correction for the same as_of through ingest with the real
-    time: the correction, which arrived later, is the value the KPI is evaluated on."""
+    """A report for one as_of whose sender dated it 9999-12-31 (written straight to Kafka; kpi
+    re-checks it and dead-letters it, time_in_future), then a correction for the same as_of
+    through ingest with the real time: the correction is the value the KPI is evaluated on."""
     ingest, kpi = services["ingest"], services["kpi"]
     revised = setup.kpis["revised"]
     forged = event(revised, 90.0, time=datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))

@@ -297,3 +297,85 @@ async def test_poison_records_are_dead_lettered_with_their_reason_and_valid_ones
         for service in (kpi, alerts):
             ready = await http.get(f"{service.url}/readyz")
             assert ready.status_code == 200, (service.name, ready.text)
+
+
+async def test_records_that_bypass_ingest_are_checked_again_by_kpi(
+    setup: tuple[TopicSettings, str],
+    services: dict[str, RunningService],
+    kafka: KafkaSettings,
+) -> None:
+    """Records produced straight to the events topic get ingest's checks in the kpi consumer
+    (issue 12 item 4): another ministry's source, an unknown ministry, a source that is not a
+    ministry, a negative count and an as_of in 2099 are dead-lettered with their reasons and
+    not stored; a valid record behind them on the same partition is stored."""
+    topics, _ = setup
+    kpi = services["kpi"]
+    cases = {
+        "another ministry's source": (
+            observation(secrets.token_hex(8), source="/ministries/mic"),
+            "wrong_ministry",
+        ),
+        "an unknown ministry": (
+            observation(secrets.token_hex(8), source="/ministries/nobody"),
+            "wrong_ministry",
+        ),
+        "not a ministry source": (
+            observation(secrets.token_hex(8), source="urn:attacker"),
+            "schema_violation",
+        ),
+        "a negative count": (
+            observation(
+                secrets.token_hex(8),
+                data={"kpi_id": KPI_ID, "value": -50.0, "as_of": date.today().isoformat()},
+            ),
+            "impossible_value",
+        ),
+        "an as_of in 2099": (
+            observation(
+                secrets.token_hex(8),
+                data={"kpi_id": KPI_ID, "value": 1.0, "as_of": "2099-01-01"},
+            ),
+            "as_of_in_future",
+        ),
+    }
+    valid = observation(secrets.token_hex(8))
+    producer = create_producer(kafka, client_suffix="trust-test")
+    await producer.start()
+    expected: dict[tuple[str, int, int], tuple[str, str]] = {}
+    try:
+        for name, (document, reason) in cases.items():
+            sent = await producer.send_and_wait(
+                topics.events, key=KPI_ID.encode(), value=dumps(document), headers=STRUCTURED
+            )
+            expected[(topics.events, sent.partition, sent.offset)] = (name, reason)
+        await producer.send_and_wait(
+            topics.events, key=KPI_ID.encode(), value=dumps(valid), headers=STRUCTURED
+        )
+    finally:
+        await producer.stop()
+
+    async with httpx.AsyncClient(timeout=20) as http:
+
+        async def stored_ids() -> list[str]:
+            answer = await http.get(f"{kpi.url}/v1/kpis/{KPI_ID}")
+            assert answer.status_code == 200, answer.text
+            return [o["event_id"] for o in answer.json()["observations"]]
+
+        async def valid_stored() -> bool:
+            return valid["id"] in await stored_ids()
+
+        await eventually(valid_stored, timeout_s=60, what="the valid observation stored by kpi")
+        dead = await read_dead_letters(
+            kafka.bootstrap_servers,
+            topics.dead_letter,
+            until=lambda seen: {d.source for d in seen} >= expected.keys(),
+        )
+        by_source = {record.source: record for record in dead if record.source in expected}
+        assert by_source.keys() == expected.keys()
+        for source, (name, reason) in expected.items():
+            record = by_source[source]
+            assert record.dlq["dlq_service"] == "kpi", name
+            assert record.dlq["dlq_reason"] == reason, (name, record.dlq)
+            assert record.dlq["dlq_detail"], name
+        ids = await stored_ids()
+        assert not {document["id"] for document, _ in cases.values()} & set(ids)

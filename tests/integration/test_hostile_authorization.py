@@ -272,19 +272,24 @@ def bad_credentials(stack: Stack) -> Iterator[BadCredential]:
     yield BadCredential("basic scheme", {"authorization": f"Basic {basic}"}, "missing")
     yield BadCredential("no scheme", {"authorization": stack.key}, "missing")
     yield BadCredential("token scheme", {"authorization": f"Token {stack.key}"}, "missing")
-    yield BadCredential("garbage", bearer("not-a-key"), "malformed")
-    yield BadCredential("truncated key", bearer(stack.key[:-12]), "malformed")
-    yield BadCredential("huge", bearer("A" * 16_384), "malformed")
-    yield BadCredential("key id only", bearer(stack.key[:17]), "malformed")
-    yield BadCredential("wrong secret", bearer(stack.wrong_secret), "unknown")
+    yield BadCredential("garbage", bearer("not-a-key"), "invalid_key")
+    yield BadCredential("truncated key", bearer(stack.key[:-12]), "invalid_key")
+    yield BadCredential("huge", bearer("A" * 16_384), "invalid_key")
+    yield BadCredential("key id only", bearer(stack.key[:17]), "invalid_key")
+    yield BadCredential("wrong secret", bearer(stack.wrong_secret), "invalid_key")
     yield BadCredential(
         "unknown key id",
         bearer(f"shk_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"),
-        "unknown",
+        "invalid_key",
     )
-    yield BadCredential("revoked key", bearer(stack.revoked_key), "revoked")
-    yield BadCredential("admin token with a suffix", bearer(ADMIN_TOKEN + "x"), "malformed")
-    yield BadCredential("admin token truncated", bearer(ADMIN_TOKEN[:-1]), "malformed")
+    yield BadCredential("revoked key", bearer(stack.revoked_key), "invalid_key")
+    yield BadCredential(
+        "revoked key, wrong secret",
+        bearer(stack.revoked_key[:17] + secrets.token_urlsafe(32)),
+        "invalid_key",
+    )
+    yield BadCredential("admin token with a suffix", bearer(ADMIN_TOKEN + "x"), "invalid_key")
+    yield BadCredential("admin token truncated", bearer(ADMIN_TOKEN[:-1]), "invalid_key")
 
 
 def request_body(service: str, method: str, path: str) -> dict[str, Any]:
@@ -371,7 +376,7 @@ async def test_the_wrong_kind_of_credential_is_refused(service: str, stack: Stac
     for method, template in sorted(MINISTRY[service]):
         answer = await call(stack, service, method, template, admin())
         body = assert_problem(answer, 401, "unauthenticated", concrete(template))
-        assert body["code"] == "malformed"
+        assert body["code"] == "invalid_key"
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -477,7 +482,7 @@ async def test_a_ministry_key_cannot_speak_for_another_ministry(stack: Stack) ->
 
 
 async def test_a_revoked_key_stops_working_at_once(stack: Stack) -> None:
-    """A key that worked is refused (401, code revoked) by the next request after its
+    """A key that worked is refused (401, the generic invalid_key) by the next request after its
     revocation through the admin API; listing keys never shows a secret."""
     ingest = stack.clients["ingest"]
     created = await ingest.post("/v1/admin/keys", headers=admin(), json={"ministry": OWNER})
@@ -490,7 +495,7 @@ async def test_a_revoked_key_stops_working_at_once(stack: Stack) -> None:
         "/v1/events", content=json.dumps(kpi_event(90.0)), headers={**STRUCTURED, **bearer(key)}
     )
     body = assert_problem(refused, 401, "unauthenticated", "/v1/events")
-    assert body["code"] == "revoked"
+    assert body["code"] == "invalid_key"
     listed = await ingest.get("/v1/admin/keys", headers=admin())
     assert listed.status_code == 200
     assert secret_of(key) not in listed.text

@@ -279,7 +279,7 @@ async def test_admin_can_create_list_and_revoke_keys(ingest: InProcessIngest) ->
     assert revoked.json()["revoked_at"] is not None
     refused = await post_event(ingest, new["key"], kpi_event())
     assert_problem(refused, 401, "unauthenticated", "Authorization")
-    assert refused.json()["code"] == "revoked"
+    assert refused.json()["code"] == "invalid_key"
 
     unknown = await ingest.http.delete("/v1/admin/keys/0123456789ab", headers=admin)
     assert unknown.status_code == 404

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from services.ingest.adapters.catalogue import CachedCatalogue, owners_of
+from services.ingest.adapters.catalogue import CachedCatalogue
 from shared.catalogue.loader import content_hash
 from shared.catalogue.overrides import apply_override, release_content
+from shared.events.validation import owners_from_catalogue as owners_of
 
 ITEM: dict[str, Any] = {
     "_id": "kpi.5g-population-coverage",

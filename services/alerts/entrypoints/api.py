@@ -15,7 +15,7 @@ from services.alerts.domain.notifications import NotificationKind, SubscriptionF
 from services.alerts.domain.silences import QuietHours, SilenceScope
 from services.alerts.entrypoints.deps import Commands
 from shared.events.contracts import Status
-from shared.http.auth import require_admin
+from shared.http.auth import AdminRoute, require_admin
 from shared.http.problems import (
     Conflict,
     NotFound,
@@ -273,7 +273,7 @@ class OperatorEventList(BaseModel):
 
 # Routes ----------------------------------------------------------------------------------------
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_admin)], route_class=AdminRoute)
 PROBLEMS = problem_responses(Unauthenticated, NotFound, ValidationProblem)
 PROBLEMS_WITH_CONFLICT = problem_responses(Unauthenticated, NotFound, ValidationProblem, Conflict)
 SUBSCRIPTIONS: list[str | Enum] = ["subscriptions"]

@@ -9,21 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from shared.catalogue_store import ITEMS, MEASURES
 from shared.mongo import MongoClient
 
 Document = dict[str, Any]
-
-
-def owners_of(item: Mapping[str, Any] | None) -> frozenset[str]:
-    """The ministries that may report a catalogue item or measure: its owners in force (the
-    release's, or a run-time override's, see shared.catalogue.overrides)."""
-    if item is None:
-        return frozenset()
-    return frozenset(str(code) for code in item.get("ministries") or ())
 
 
 class CachedCatalogue:

@@ -42,7 +42,8 @@ def encode_event(event: CloudEvent, key: str) -> EncodedRecord:
     is serialised by pydantic in one pass rather than copied and dumped twice: ingest encodes
     every event it accepts. Callers have checked that a given ``partitionkey`` equals `key`.
     """
-    absent = {name for name in ("dataschema", "partitionkey") if getattr(event, name) is None}
+    optional = ("dataschema", "partitionkey", "subject", "time")
+    absent = {name for name in optional if getattr(event, name) is None}
     if event.model_extra:
         absent |= {name for name, value in event.model_extra.items() if value is None}
     body = event.model_dump_json(exclude=absent)

@@ -16,8 +16,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.ingest.domain.validation import Violation
 from shared.events.contracts import ministry_code_of
+from shared.events.validation import Violation
 
 KEY_PREFIX = "shk"
 _KEY = re.compile(r"^shk_(?P<key_id>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{32,128})$")

@@ -22,7 +22,7 @@ from services.ingest.domain.keys import KeyRecord
 from services.ingest.entrypoints.deps import Keys, Ownership
 from services.ingest.entrypoints.problems import PROBLEM_JSON, StorageUnavailable
 from shared.catalogue.overrides import OwnershipChange, UnknownItemError
-from shared.http.auth import AdminAuth
+from shared.http.auth import AdminAuth, AdminRoute
 from shared.http.problems import NotFound, Unauthenticated, ValidationProblem
 
 PROBLEM_SCHEMA = {"$ref": "#/components/schemas/IngestProblemDetails"}
@@ -113,7 +113,8 @@ def _json_example(example: Any, description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"example": example}}}
 
 
-router = APIRouter(prefix="/v1/admin/keys", tags=["admin"])
+# AdminRoute: the token is checked before the body is read (issue 12 item 9).
+router = APIRouter(prefix="/v1/admin/keys", tags=["admin"], route_class=AdminRoute)
 
 
 @router.post(
@@ -272,7 +273,7 @@ CHANGE_EXAMPLE: dict[str, Any] = {
     "changed_at": "2026-12-04T09:00:00.000Z",
 }
 
-ownership_router = APIRouter(prefix="/v1/admin/items", tags=["admin"])
+ownership_router = APIRouter(prefix="/v1/admin/items", tags=["admin"], route_class=AdminRoute)
 
 
 @ownership_router.put(

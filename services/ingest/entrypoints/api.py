@@ -167,6 +167,8 @@ def create_router(limits: Limits) -> APIRouter:
                 "inconsistent-event",
                 "impossible-value",
                 "as-of-in-future",
+                "as-of-too-early",
+                "time-in-future",
                 "too-many-requests",
                 "kafka-unavailable",
                 "storage-unavailable",

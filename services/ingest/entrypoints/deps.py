@@ -31,11 +31,15 @@ _api_key = HTTPBearer(
     "`shinchoku keys create --ministry CODE` or POST /v1/admin/keys.",
 )
 
-_AUTH_DETAIL = {
-    AuthFailure.MISSING: "an 'Authorization: Bearer <API key>' header is required",
-    AuthFailure.MALFORMED: "the API key is malformed (expected shk_<key id>_<secret>)",
-    AuthFailure.UNKNOWN: "the API key is not valid",
-    AuthFailure.REVOKED: "the API key has been revoked",
+# One generic answer for every key that is presented and refused (malformed, unknown, wrong
+# secret, revoked): the answer must not tell a caller whether a key id exists. The reason is
+# kept for the logs and the auth-failure metric.
+INVALID_KEY = ("the API key is not valid", "invalid_key")
+_AUTH_ANSWER = {
+    AuthFailure.MISSING: ("an 'Authorization: Bearer <API key>' header is required", "missing"),
+    AuthFailure.MALFORMED: INVALID_KEY,
+    AuthFailure.UNKNOWN: INVALID_KEY,
+    AuthFailure.REVOKED: INVALID_KEY,
 }
 
 
@@ -92,7 +96,7 @@ async def authenticated(
     outcome = await authenticator.authenticate(raw)
     if isinstance(outcome, AuthFailure):
         (await get_metrics(request)).auth_failures.labels(reason=outcome.value).inc()
-        raise unauthenticated(_AUTH_DETAIL[outcome], outcome.value)
+        raise unauthenticated(*_AUTH_ANSWER[outcome])
     return outcome
 
 

@@ -135,11 +135,17 @@ def ce_header_parameters() -> list[dict[str, Any]]:
     described = {
         "ce-specversion": ("CloudEvents version: 1.0", "1.0"),
         "ce-id": ("Event id, unique per source", "mic-2024-06-30-5g-coverage"),
-        "ce-source": ("/ministries/{code}", "/ministries/digital"),
+        "ce-source": ("Exactly /ministries/{code}", "/ministries/digital"),
         "ce-type": ("One of the three ministry event types", "shinchoku.kpi.observed.v1"),
-        "ce-subject": ("The KPI, milestone or measure id", "kpi.5g-population-coverage"),
-        "ce-time": ("RFC 3339 time with offset", "2024-07-05T09:30:00+09:00"),
-        "ce-partitionkey": ("Optional; if given, must equal the subject", None),
+        "ce-subject": (
+            "Optional; if given, the KPI, milestone or measure id of the data",
+            "kpi.5g-population-coverage",
+        ),
+        "ce-time": (
+            "Optional; RFC 3339 time with offset, at most 5 minutes ahead of the receive time",
+            "2024-07-05T09:30:00+09:00",
+        ),
+        "ce-partitionkey": ("Optional; if given, must equal the id in the data", None),
     }
     parameters = []
     for name, (description, example) in described.items():

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from services.ingest.domain.validation import Violation
+from shared.events.validation import Violation
 from shared.http.problems import (
     FieldError,
     MalformedRequest,
@@ -125,6 +125,14 @@ class AsOfInFuture(ValidationProblem):
     slug, title = "as-of-in-future", "The as_of date is in the future"
 
 
+class AsOfTooEarly(ValidationProblem):
+    slug, title = "as-of-too-early", "The as_of date is before the entry's plausible era"
+
+
+class TimeInFuture(ValidationProblem):
+    slug, title = "time-in-future", "The event's time is ahead of the receive time"
+
+
 class WrongMinistry(_Forbidden):
     slug, title = "wrong-ministry", "The ministry is not responsible for this entry"
 
@@ -143,6 +151,8 @@ VIOLATION_PROBLEMS: dict[str, type[Problem]] = {
     "partitionkey_mismatch": InconsistentEvent,
     "impossible_value": ImpossibleValue,
     "as_of_in_future": AsOfInFuture,
+    "as_of_too_early": AsOfTooEarly,
+    "time_in_future": TimeInFuture,
     "event_too_large": EventTooLarge,
 }
 
@@ -314,6 +324,26 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
     "as-of-in-future": (
         "as_of after today",
         _example(AsOfInFuture, "2031-04-01 is in the future", "data.as_of", "as_of_in_future"),
+    ),
+    "as-of-too-early": (
+        "as_of before the entry's era (10 years before its baseline, 2010 at the latest)",
+        _example(
+            AsOfTooEarly,
+            "0001-01-01 is before 2010-01-01, the earliest plausible date for "
+            "'kpi.5g-population-coverage' (10 years before its baseline era)",
+            "data.as_of",
+            "as_of_too_early",
+        ),
+    ),
+    "time-in-future": (
+        "time more than max_time_ahead_s (default 300 s) ahead of the receive time",
+        _example(
+            TimeInFuture,
+            "time 9999-12-31T23:59:59+00:00 is more than 300 s ahead of the receive time "
+            "2024-07-05T00:30:00+00:00",
+            "time",
+            "time_in_future",
+        ),
     ),
     "too-many-requests": (
         "The API key's rate limit is exhausted",

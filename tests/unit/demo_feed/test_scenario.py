@@ -21,7 +21,13 @@ from services.kpi.domain.model import (
 from services.kpi.domain.rules import evaluate_kpi, evaluate_milestone
 from services.kpi.domain.state import KpiState, MilestoneState, apply_observation, apply_report
 from shared.catalogue.loader import CatalogueDocuments, catalogue_documents, validated_catalogue
-from shared.events.contracts import KpiObserved, MeasureAssessed, MilestoneReported
+from shared.events.contracts import (
+    KpiObserved,
+    MeasureAssessed,
+    MilestoneReported,
+    ministry_event_adapter,
+)
+from shared.events.validation import check_event, facts_from_catalogue, owners_from_catalogue
 
 # Every CHECK_DAYS days, and on every report's day, each subject is evaluated.
 CHECK_DAYS = 7
@@ -236,3 +242,32 @@ def test_the_scenario_is_the_same_on_every_run(
     first, second = build(), build()
     assert first.timeline == second.timeline
     assert first.expected == second.expected
+
+
+def test_every_report_passes_the_validation_ingest_and_kpi_make(
+    replayed: Replay, catalogue: tuple[CatalogueDocuments, date, str]
+) -> None:
+    """The feed's reports (counts as whole numbers, dates in their era) pass the shared
+    validation (shared.events.validation) as of the day they are sent."""
+    documents, _, _ = catalogue
+    items = {doc["_id"]: doc for doc in documents.items}
+    measures = {doc["_id"]: doc for doc in documents.measures}
+    refused = []
+    for index, report in enumerate(replayed.scenario.timeline):
+        event = ministry_event_adapter.validate_python(
+            {
+                "specversion": "1.0",
+                "id": f"r{index}",
+                "source": f"/ministries/{report.ministry}",
+                "type": report.event_type,
+                "data": dict(report.data),
+            }
+        )
+        is_measure = isinstance(event.data, MeasureAssessed)
+        document = (measures if is_measure else items)[report.subject_id]
+        facts = facts_from_catalogue(document, "measure" if is_measure else "item")
+        now = datetime.combine(report.send_on, datetime.min.time(), UTC)
+        found = check_event(event, item=facts, owners=owners_from_catalogue(document), now=now)
+        if found:
+            refused.append((report.subject_id, report.data, found))
+    assert refused == []

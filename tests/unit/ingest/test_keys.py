@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from services.ingest.domain.keys import (
     KeyRecord,
@@ -12,6 +13,7 @@ from services.ingest.domain.keys import (
     parse_key,
     verify,
 )
+from services.ingest.handlers import AuthFailure, KeyAuthenticator
 
 NOW = datetime(2024, 4, 1, tzinfo=UTC)
 
@@ -68,3 +70,24 @@ def test_a_key_speaks_only_for_its_ministry() -> None:
     assert refused.field == "source"
     assert refused.code == "source_not_key_ministry"
     assert check_source("/services/kpi", "mic") is not None
+
+
+class _Keys:
+    """A KeyCache stand-in holding one record."""
+
+    def __init__(self, record: KeyRecord) -> None:
+        self.record = record
+
+    async def get(self, key_id: str) -> KeyRecord | None:
+        return self.record if key_id == self.record.key_id else None
+
+
+async def test_revoked_is_told_only_to_the_holder_of_the_secret() -> None:
+    """A revoked key id with a wrong secret fails as an unknown key (logs and metrics too);
+    with its own secret, as revoked. The HTTP answer is the same generic 401 for both."""
+    full, presented = new_key()
+    keys = cast(Any, _Keys(record_for(full, revoked=True)))
+    authenticator = KeyAuthenticator(keys=keys)
+    wrong = f"shk_{presented.key_id}_{new_key()[1].secret}"
+    assert await authenticator.authenticate(wrong) is AuthFailure.UNKNOWN
+    assert await authenticator.authenticate(full) is AuthFailure.REVOKED
