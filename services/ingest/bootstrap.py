@@ -6,9 +6,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
-from pymongo.errors import PyMongoError
 
 from services.ingest.adapters.catalogue import CachedCatalogue
 from services.ingest.adapters.indexes import ensure_indexes
@@ -17,7 +16,6 @@ from services.ingest.adapters.publisher import KafkaEventPublisher
 from services.ingest.adapters.receipts import ReceiptStore
 from services.ingest.entrypoints import admin, openapi
 from services.ingest.entrypoints.api import create_router
-from services.ingest.entrypoints.problems import StorageUnavailable
 from services.ingest.handlers import (
     IngestHandler,
     KeyAdmin,
@@ -30,7 +28,6 @@ from services.ingest.settings import IngestSettings
 from shared.catalogue.overrides import OwnershipStore
 from shared.events.validation import Rules
 from shared.http.app import create_service_app
-from shared.http.problems import FieldError, problem_response
 from shared.kafka import create_producer, kafka_reachable
 from shared.logs import configure_logging, get_logger
 from shared.mongo import create_mongo_client, mongo_reachable
@@ -120,18 +117,5 @@ def create_app(
         routers=[create_router(settings.limits), admin.router, admin.ownership_router],
         readiness_timeout_s=settings.readiness_timeout_s + 0.5,
     )
-    app.add_exception_handler(PyMongoError, _store_unavailable)
     openapi.install(app)
     return app
-
-
-async def _store_unavailable(request: Request, exc: Exception) -> Response:
-    """MongoDB (keys, catalogue, receipts) did not answer: 503, never a 500, nothing accepted."""
-    log.warning("store_unavailable", error=repr(exc), path=request.url.path)
-    problem = StorageUnavailable(
-        "the store is unavailable; nothing was accepted, retry later",
-        errors=[FieldError(field="(request)", reason="MongoDB did not answer")],
-        headers={"Retry-After": "5"},
-        extensions={"code": "storage"},
-    )
-    return problem_response(problem, request)

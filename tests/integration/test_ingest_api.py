@@ -35,7 +35,7 @@ from tests.support.ingest import (
 
 pytestmark = pytest.mark.integration
 
-PROBLEMS = "https://shinchoku.example/problems/"
+PROBLEMS = "/problems/"
 ADMIN_TOKEN = secrets.token_urlsafe(16)
 
 

@@ -43,6 +43,28 @@ def wait_for_status(service: RunningService, status: int, timeout_s: float) -> d
     raise AssertionError(f"/readyz did not answer {status} within {timeout_s}s: {checks}")
 
 
+# A route of each service that reads the database on every call.
+DATABASE_ROUTES = {
+    "ingest": "/v1/admin/keys",
+    "kpi": "/v1/exports/transitions",
+    "alerts": "/v1/subscriptions",
+}
+
+
+def assert_database_outage_is_a_503_problem(service: RunningService, name: str) -> None:
+    """While the database is down, a route that needs it answers 503 problem+json with
+    Retry-After (the client's cue to retry), never a 500."""
+    response = httpx.get(
+        f"{service.url}{DATABASE_ROUTES[name]}",
+        headers={"Authorization": "Bearer readiness-test"},
+        timeout=30.0,
+    )
+    assert response.status_code == 503, (name, response.status_code, response.text)
+    assert response.headers["content-type"] == "application/problem+json"
+    assert int(response.headers["retry-after"]) >= 1
+    assert response.json()["code"] == "storage"
+
+
 @pytest.fixture
 def private_database(tmp_path: Path) -> Iterator[PrivateFerretDB]:
     database = PrivateFerretDB(tmp_path / "ferretdb")
@@ -60,8 +82,9 @@ def test_readyz_turns_unready_when_the_database_stops_and_ready_when_it_returns(
     mongo_config: MongoSettings,
     tmp_path: Path,
 ) -> None:
-    """Each service reports the database outage on /readyz within 15 s and recovers within 30 s
-    of the database's return, while /healthz stays up throughout."""
+    """Each service reports the database outage on /readyz within 15 s, answers 503 with
+    Retry-After on a route that needs the database, and recovers within 30 s of the database's
+    return, while /healthz stays up throughout."""
     env = service_environment(
         name,
         endpoints=endpoints,
@@ -78,6 +101,7 @@ def test_readyz_turns_unready_when_the_database_stops_and_ready_when_it_returns(
         assert checks["mongo"] is False
         assert checks["kafka"] is True
         assert httpx.get(f"{service.url}/healthz", timeout=5).status_code == 200
+        assert_database_outage_is_a_503_problem(service, name)
         private_database.start()
         checks = wait_for_status(service, 200, timeout_s=30)
         assert all(checks.values())

@@ -35,6 +35,7 @@ def _problem(problem: type[Any], detail: str, description: str) -> dict[str, Any
         "title": problem.title,
         "status": problem.status,
         "detail": detail,
+        "code": problem.default_code(),
     }
     return {
         "description": description,

@@ -244,8 +244,7 @@ def create_router(limits: Limits) -> APIRouter:
                                     "outcome": "rejected",
                                     "duplicate": False,
                                     "problem": {
-                                        "type": "https://shinchoku.example/problems/"
-                                        "impossible-value",
+                                        "type": "/problems/impossible-value",
                                         "title": "The value is impossible for the KPI's unit",
                                         "status": 422,
                                         "detail": "130.0 is impossible for a percentage",

@@ -20,6 +20,7 @@ from shared.http.problems import (
     PayloadTooLarge,
     Problem,
     ServiceUnavailable,
+    StorageUnavailable,
     TooManyRequests,
     Unauthenticated,
     UnsupportedMediaType,
@@ -66,10 +67,15 @@ def too_large(detail: str) -> Problem:
 
 
 class BatchTooLarge(Problem):
+    """The batch holds more events than the limit; split it and resend."""
+
     status, slug, title = 413, "batch-too-large", "Too many events in one batch"
 
 
 class EventTooLarge(Problem):
+    """One event encodes to more bytes than a Kafka record may hold; nothing of it was
+    accepted."""
+
     status, slug, title = 413, "event-too-large", "The event is too large"
 
 
@@ -83,14 +89,16 @@ def rate_limited(detail: str, retry_after: str) -> Problem:
 
 
 class KafkaUnavailable(ServiceUnavailable):
+    """Kafka did not acknowledge the event within the delivery timeout: it was not accepted.
+    Retry after the seconds in `Retry-After`; a resend of the same source + id is safe."""
+
     slug, title = "kafka-unavailable", "Kafka did not acknowledge the event"
 
 
-class StorageUnavailable(ServiceUnavailable):
-    slug, title = "storage-unavailable", "The receipt store is unavailable"
-
-
 class EventInFlight(Problem):
+    """An identical event (same source and id) is being accepted by another request right now;
+    retry shortly and the answer will say whether it was a duplicate."""
+
     status, slug, title = 409, "event-in-flight", "The same event is being accepted right now"
 
 
@@ -98,30 +106,47 @@ class EventInFlight(Problem):
 
 
 class InvalidEvent(ValidationProblem):
+    """The event does not match the schema of its type; `errors` names each field."""
+
     slug, title = "invalid-event", "The event does not match its schema"
 
 
 class UnknownEventType(ValidationProblem):
+    """The CloudEvents `type` is not one of the ministry event types (see docs/contracts/)."""
+
     slug, title = "unknown-event-type", "Unknown event type"
 
 
 class NotInCatalogue(ValidationProblem):
+    """The KPI, milestone or measure id is not in the catalogue (code `unknown_id`), or has
+    been retired (code `retired_id`)."""
+
     slug, title = "not-in-catalogue", "The KPI, milestone or measure is not in the catalogue"
 
 
 class WrongKind(ValidationProblem):
+    """The id names another kind of catalogue entry (a milestone reported as a KPI
+    observation...)."""
+
     slug, title = "wrong-kind", "The id names another kind of catalogue entry"
 
 
 class InconsistentEvent(ValidationProblem):
+    """The event's attributes (`subject`, `partitionkey`) contradict the id in its data."""
+
     slug, title = "inconsistent-event", "The event's attributes contradict its data"
 
 
 class ImpossibleValue(ValidationProblem):
+    """The value is impossible for the KPI's unit (a percentage above 100, a negative
+    count)."""
+
     slug, title = "impossible-value", "The value is impossible for the KPI's unit"
 
 
 class AsOfInFuture(ValidationProblem):
+    """The `as_of` date of the report is after today."""
+
     slug, title = "as-of-in-future", "The as_of date is in the future"
 
 
@@ -134,10 +159,14 @@ class TimeInFuture(ValidationProblem):
 
 
 class WrongMinistry(_Forbidden):
+    """The catalogue does not list the event's ministry as responsible for the entry."""
+
     slug, title = "wrong-ministry", "The ministry is not responsible for this entry"
 
 
 class SourceNotAllowed(_Forbidden):
+    """The API key belongs to another ministry than the event's `source`."""
+
     slug, title = "source-not-allowed", "The API key may not speak for this source"
 
 
