@@ -49,9 +49,9 @@ from tests.support.webhooks import webhook_receiver  # noqa: E402
 
 def service_timings(metrics: str) -> dict[str, float]:
     """Mean handler batch time, batch count and mean webhook attempt time from /metrics."""
-    batches = metric_total(metrics, "shinchoku_alerts_consumer_batch_duration_seconds_count")
+    batches = metric_total(metrics, "shinchoku_consumer_batch_duration_seconds_count")
     attempts = metric_total(metrics, "shinchoku_alerts_attempt_duration_seconds_count")
-    batch_s = metric_total(metrics, "shinchoku_alerts_consumer_batch_duration_seconds_sum")
+    batch_s = metric_total(metrics, "shinchoku_consumer_batch_duration_seconds_sum")
     attempt_s = metric_total(metrics, "shinchoku_alerts_attempt_duration_seconds_sum")
     return {
         "handler_batches": batches,

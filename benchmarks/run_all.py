@@ -912,7 +912,8 @@ class LatencyRun:
     async def kpi_batches(self) -> tuple[float, float, float]:
         """The kpi service's handler batches so far: (count, seconds, events processed)."""
         text = (await self.http.get(f"{self.kpi.url}/metrics")).text
-        prefix = "shinchoku_kpi_consumer_"
+        # The kpi service's /metrics: its consumer series are all service="kpi".
+        prefix = "shinchoku_consumer_"
         return (
             metric_total(text, f"{prefix}batch_duration_seconds_count"),
             metric_total(text, f"{prefix}batch_duration_seconds_sum"),

@@ -1,17 +1,22 @@
 """Prometheus metric helpers. Each service builds its metrics on its own registry in its
 composition root (no global registry: two app instances in one test process must not collide).
 
-Names follow ``shinchoku_<service>_<noun>_<unit>`` (``_total`` for counters, base units:
-seconds, records); labels are small bounded sets (event type, outcome, ministry, status, reason),
-never KPI ids. ``promtool check metrics`` is clean on every service's ``/metrics``
-(tests/e2e/test_dashboards.py). Where a label's values are known in advance (dead-letter reasons,
-delivery results) the series are created at zero, so a dashboard shows 0 rather than "No data"
-before the first occurrence and ``rate()``/``increase()`` see the first one.
+A metric only one service measures is named ``shinchoku_<service>_<noun>_<unit>`` (``_total``
+for counters, base units: seconds, records). A concept several services measure (HTTP requests,
+consumer lag, dead letters, events consumed...) is ONE metric, ``shinchoku_<noun>_<unit>``, with
+a ``service`` label (``shinchoku_consumer_lag_records{service="kpi"}``), so a rule or a panel
+reads it once rather than joining per-service names with ``or``. Labels are small bounded sets
+(event type, outcome, ministry, status, reason), never KPI ids. ``promtool check metrics`` is
+clean on every service's ``/metrics`` (tests/e2e/test_dashboards.py). Where a label's values
+are known in advance (dead-letter reasons, delivery results) the series are created at zero, so
+a dashboard shows 0 rather than "No data" before the first occurrence and
+``rate()``/``increase()`` see the first one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
@@ -37,91 +42,137 @@ DEAD_LETTER_REASONS = (
 
 
 def metric_name(service: str, name: str) -> str:
+    """A metric only `service` measures."""
     return f"shinchoku_{service}_{name}"
+
+
+def shared_metric_name(name: str) -> str:
+    """A metric several services measure; each sets its `service` label (`ServiceLabelled`)."""
+    return f"shinchoku_{name}"
+
+
+M = TypeVar("M", Counter, Gauge, Histogram)
+
+
+class ServiceLabelled(Generic[M]):
+    """A shared metric with this service's `service` label bound: ``.labels(...)`` takes the
+    metric's other labels only, as a per-service metric's would."""
+
+    def __init__(self, metric: M, service: str) -> None:
+        self.metric: M = metric
+        self.service = service
+
+    def labels(self, **labels: str) -> M:
+        child: M = self.metric.labels(service=self.service, **labels)
+        return child
 
 
 @dataclass(frozen=True)
 class HttpMetrics:
-    requests: Counter
-    request_seconds: Histogram
+    requests: ServiceLabelled[Counter]
+    request_seconds: ServiceLabelled[Histogram]
     in_flight: Gauge
 
     @classmethod
     def create(cls, service: str, registry: CollectorRegistry) -> HttpMetrics:
         return cls(
-            requests=Counter(
-                metric_name(service, "http_requests"),
-                "HTTP requests answered, by method, route template and status code.",
-                ["method", "route", "status"],
-                registry=registry,
+            requests=ServiceLabelled(
+                Counter(
+                    shared_metric_name("http_requests"),
+                    "HTTP requests answered, by service, method, route template and status code.",
+                    ["service", "method", "route", "status"],
+                    registry=registry,
+                ),
+                service,
             ),
-            request_seconds=Histogram(
-                metric_name(service, "http_request_duration_seconds"),
-                "HTTP request latency by route template.",
-                ["method", "route"],
-                buckets=LATENCY_BUCKETS,
-                registry=registry,
+            request_seconds=ServiceLabelled(
+                Histogram(
+                    shared_metric_name("http_request_duration_seconds"),
+                    "HTTP request latency by service and route template.",
+                    ["service", "method", "route"],
+                    buckets=LATENCY_BUCKETS,
+                    registry=registry,
+                ),
+                service,
             ),
             in_flight=Gauge(
-                metric_name(service, "http_requests_in_flight"),
-                "HTTP requests being served now.",
+                shared_metric_name("http_requests_in_flight"),
+                "HTTP requests being served now, by service.",
+                ["service"],
                 registry=registry,
-            ),
+            ).labels(service=service),
         )
 
 
 @dataclass(frozen=True)
 class ConsumerMetrics:
-    events: Counter
-    batch_seconds: Histogram
-    event_age_seconds: Histogram
-    handler_retries: Counter
-    dead_letters: Counter
-    consumer_lag: Gauge
+    events: ServiceLabelled[Counter]
+    batch_seconds: ServiceLabelled[Histogram]
+    event_age_seconds: ServiceLabelled[Histogram]
+    handler_retries: ServiceLabelled[Counter]
+    dead_letters: ServiceLabelled[Counter]
+    consumer_lag: ServiceLabelled[Gauge]
     retrying_seconds: Gauge
     stuck_partitions: Gauge
 
     @classmethod
     def create(cls, service: str, registry: CollectorRegistry) -> ConsumerMetrics:
-        metrics = cls(
-            events=Counter(
-                metric_name(service, "consumer_events"),
-                "Events consumed, by event type and outcome (processed, dead_letter_<reason>).",
-                ["event_type", "outcome"],
+        def counter(name: str, help_: str, labels: list[str]) -> ServiceLabelled[Counter]:
+            metric = Counter(
+                shared_metric_name(name), help_, ["service", *labels], registry=registry
+            )
+            return ServiceLabelled(metric, service)
+
+        def histogram(
+            name: str, help_: str, labels: list[str], buckets: tuple[float, ...]
+        ) -> ServiceLabelled[Histogram]:
+            metric = Histogram(
+                shared_metric_name(name),
+                help_,
+                ["service", *labels],
+                buckets=buckets,
                 registry=registry,
+            )
+            return ServiceLabelled(metric, service)
+
+        metrics = cls(
+            events=counter(
+                "consumer_events",
+                "Events consumed, by service, event type and outcome (processed, "
+                "dead_letter_<reason>).",
+                ["event_type", "outcome"],
             ),
-            batch_seconds=Histogram(
-                metric_name(service, "consumer_batch_duration_seconds"),
+            batch_seconds=histogram(
+                "consumer_batch_duration_seconds",
                 "Time a handler took for one batch of events of one type.",
                 ["event_type"],
-                buckets=LATENCY_BUCKETS,
-                registry=registry,
+                LATENCY_BUCKETS,
             ),
-            event_age_seconds=Histogram(
-                metric_name(service, "consumer_event_age_seconds"),
+            event_age_seconds=histogram(
+                "consumer_event_age_seconds",
                 "Time from an event's record being written to the topic (the Kafka record "
                 "timestamp) to its handler finishing: the consumer's processing lag.",
                 ["event_type"],
-                buckets=AGE_BUCKETS,
-                registry=registry,
+                AGE_BUCKETS,
             ),
-            handler_retries=Counter(
-                metric_name(service, "consumer_handler_retries"),
+            handler_retries=counter(
+                "consumer_handler_retries",
                 "Handler attempts that failed and were retried (database or broker trouble).",
                 ["event_type"],
-                registry=registry,
             ),
-            dead_letters=Counter(
-                metric_name(service, "consumer_dead_letters"),
-                "Records sent to the dead-letter topic, by reason.",
+            dead_letters=counter(
+                "consumer_dead_letters",
+                "Records sent to the dead-letter topic, by service and reason.",
                 ["reason"],
-                registry=registry,
             ),
-            consumer_lag=Gauge(
-                metric_name(service, "consumer_lag_records"),
-                "Records in the partition not yet consumed (high watermark minus position).",
-                ["topic", "partition"],
-                registry=registry,
+            consumer_lag=ServiceLabelled(
+                Gauge(
+                    shared_metric_name("consumer_lag_records"),
+                    "Records in the partition not yet consumed (high watermark minus position).",
+                    ["service", "topic", "partition"],
+                    registry=registry,
+                ),
+                service,
             ),
             # One metric for every consumer, told apart by `service` (the naming convention).
             retrying_seconds=Gauge(

@@ -369,13 +369,9 @@ PIPELINE_HEALTH = Dashboard(
             "stat",
             (
                 Query(
-                    f"sum(increase(shinchoku_kpi_consumer_dead_letters_total{{{D}}}{RANGE}))",
-                    "kpi",
-                    instant=True,
-                ),
-                Query(
-                    f"sum(increase(shinchoku_alerts_consumer_dead_letters_total{{{D}}}{RANGE}))",
-                    "alerts",
+                    "sum by (service) "
+                    f"(increase(shinchoku_consumer_dead_letters_total{{{D}}}{RANGE}))",
+                    "{{service}}",
                     instant=True,
                 ),
             ),
@@ -483,14 +479,9 @@ PIPELINE_HEALTH = Dashboard(
             "timeseries",
             (
                 Query(
-                    "sum by (event_type) (rate(shinchoku_kpi_consumer_events_total"
+                    "sum by (service, event_type) (rate(shinchoku_consumer_events_total"
                     f'{{{D}, outcome="processed"}}{RATE}))',
-                    "kpi {{event_type}}",
-                ),
-                Query(
-                    "sum by (event_type) (rate(shinchoku_alerts_consumer_events_total"
-                    f'{{{D}, outcome="processed"}}{RATE}))',
-                    "alerts {{event_type}}",
+                    "{{service}} {{event_type}}",
                 ),
             ),
             unit="ops",
@@ -500,24 +491,14 @@ PIPELINE_HEALTH = Dashboard(
             "timeseries",
             (
                 Query(
-                    "sum by (reason) "
-                    f"(rate(shinchoku_kpi_consumer_dead_letters_total{{{D}}}{RATE}))",
-                    "kpi dead letter: {{reason}}",
+                    "sum by (service, reason) "
+                    f"(rate(shinchoku_consumer_dead_letters_total{{{D}}}{RATE}))",
+                    "{{service}} dead letter: {{reason}}",
                 ),
                 Query(
-                    "sum by (reason) "
-                    f"(rate(shinchoku_alerts_consumer_dead_letters_total{{{D}}}{RATE}))",
-                    "alerts dead letter: {{reason}}",
-                ),
-                Query(
-                    f"sum(rate(shinchoku_kpi_consumer_handler_retries_total{{{D}}}{RATE}))",
-                    "kpi handler retries",
-                    may_be_empty="counted from the first retry; none while MongoDB and Kafka "
-                    "answer",
-                ),
-                Query(
-                    f"sum(rate(shinchoku_alerts_consumer_handler_retries_total{{{D}}}{RATE}))",
-                    "alerts handler retries",
+                    "sum by (service) "
+                    f"(rate(shinchoku_consumer_handler_retries_total{{{D}}}{RATE}))",
+                    "{{service}} handler retries",
                     may_be_empty="counted from the first retry; none while MongoDB and Kafka "
                     "answer",
                 ),
@@ -544,14 +525,10 @@ PIPELINE_HEALTH = Dashboard(
             "timeseries",
             (
                 Query(
-                    quantile(0.99, "shinchoku_kpi_consumer_batch_duration_seconds", "event_type"),
-                    "kpi {{event_type}}",
-                ),
-                Query(
                     quantile(
-                        0.99, "shinchoku_alerts_consumer_batch_duration_seconds", "event_type"
+                        0.99, "shinchoku_consumer_batch_duration_seconds", "service, event_type"
                     ),
-                    "alerts {{event_type}}",
+                    "{{service}} {{event_type}}",
                 ),
             ),
             description="Time a handler took for one batch of events of one type.",

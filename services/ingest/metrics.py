@@ -1,6 +1,6 @@
 """The ingest service's own metrics. Request latency and in-flight requests come from the shared
-HTTP middleware: ``shinchoku_ingest_http_request_duration_seconds`` and
-``shinchoku_ingest_http_requests_in_flight``.
+HTTP middleware: ``shinchoku_http_request_duration_seconds{service="ingest"}`` and
+``shinchoku_http_requests_in_flight{service="ingest"}``.
 
 Labels are small bounded sets: event type (the three ministry types, or ``invalid``), ministry
 (the API key's, never the untrusted ``source``), outcome and reason code.

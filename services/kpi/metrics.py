@@ -1,6 +1,6 @@
 """The kpi service's own metrics. Consumer and HTTP metrics come from ``shared.metrics``; the
 processing lag (an event's acceptance to its KPI's status stored and published) is
-``shinchoku_kpi_consumer_event_age_seconds``.
+``shinchoku_consumer_event_age_seconds{service="kpi"}``.
 
 Labels are small bounded sets: status, kind (kpi / milestone) and the responsible ministry
 (about twenty codes); never KPI or measure ids.

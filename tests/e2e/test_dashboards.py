@@ -194,7 +194,9 @@ async def feed(
         await producer.send_and_wait(topics.events, value=b"{not json", key=b"feed")
     finally:
         await producer.stop()
-    await metric_reaches(kpi, 'shinchoku_kpi_consumer_dead_letters_total{reason="invalid_json"}', 1)
+    await metric_reaches(
+        kpi, 'shinchoku_consumer_dead_letters_total{reason="invalid_json",service="kpi"}', 1
+    )
     await receiver.wait_for(1, timeout_s=WAIT_S)
     assert receiver.attempts[0].status_code == 503
     await metric_reaches(alerts, "shinchoku_alerts_delivery_latency_seconds_count", 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -420,8 +421,8 @@ async def test_metrics_count_events_by_type_ministry_and_outcome(
     ) in text
     assert 'outcome="rejected",reason="impossible_value"' in text
     assert "shinchoku_ingest_produce_duration_seconds_count" in text
-    assert "shinchoku_ingest_http_request_duration_seconds_bucket" in text
-    assert "shinchoku_ingest_http_requests_in_flight" in text
+    assert re.search(r'shinchoku_http_request_duration_seconds_bucket\{[^}]*service="ingest"', text)
+    assert 'shinchoku_http_requests_in_flight{service="ingest"}' in text
     assert "shinchoku_ingest_events_in_flight" in text
     assert 'shinchoku_ingest_auth_failures_total{reason="missing"}' in text
 

@@ -18,6 +18,9 @@ from shared.consumer import HANDLER_FAILED
 from shared.metrics import DEAD_LETTER_REASONS
 from tests.support.promql import ROOT, SERVICE_REGISTRIES, family_names, service_registry
 
+# Concepts several services measure: one metric each, told apart by a `service` label.
+SHARED_PREFIXES = ("shinchoku_http_", "shinchoku_consumer_")
+
 UNITS = ("_seconds", "_records", "_events", "_total", "_bytes")
 # Labels that would carry unbounded values (ids, free text).
 UNBOUNDED = re.compile(r"(^|_)(id|ids|subject|url|key|source|detail|error|message)$")
@@ -57,8 +60,9 @@ def test_promtool_check_metrics_is_clean_on_every_service(service: str) -> None:
 
 @pytest.mark.parametrize("service", sorted(SERVICE_REGISTRIES))
 def test_names_are_shinchoku_service_noun_unit_with_bounded_labels(service: str) -> None:
-    """Every metric is `shinchoku_<service>_...`, histograms end in a unit, no label could
-    carry an id, and no `_created` series doubles the counters."""
+    """Every metric is `shinchoku_<service>_...` or a shared `shinchoku_<noun>_...`,
+    histograms end in a unit, no label could carry an id, and no `_created` series doubles
+    the counters."""
     families = family_names(service)
     assert families
     # A metric several services measure is one name with a `service` label (the convention).
@@ -69,7 +73,8 @@ def test_names_are_shinchoku_service_noun_unit_with_bounded_labels(service: str)
         for name in names
     }
     for name, kind in families.items():
-        assert name.startswith(f"shinchoku_{service}_") or name in labelled_by_service, name
+        shared = name.startswith(SHARED_PREFIXES) and name in labelled_by_service
+        assert name.startswith(f"shinchoku_{service}_") or shared, name
         if kind == "histogram":
             assert name.endswith(UNITS), name
         if kind == "gauge":
@@ -81,12 +86,34 @@ def test_names_are_shinchoku_service_noun_unit_with_bounded_labels(service: str)
     assert "_created" not in exposition
 
 
+def test_a_concept_several_services_measure_is_one_metric_with_a_service_label() -> None:
+    """No two services name the same concept apart (`shinchoku_kpi_consumer_lag_records` beside
+    `shinchoku_alerts_consumer_lag_records`): a concept is one metric, and each service's
+    series of a shared metric carry `service="<that service>"`."""
+    concepts: dict[str, set[str]] = {}
+    for service in SERVICE_REGISTRIES:
+        for name in family_names(service):
+            concepts.setdefault(name.removeprefix(f"shinchoku_{service}_"), set()).add(service)
+    repeated = {noun: owners for noun, owners in concepts.items() if len(owners) > 1}
+    assert not {n for n in repeated if not n.startswith(SHARED_PREFIXES)}, repeated
+    assert any(n.startswith("shinchoku_consumer_lag_records") for n in repeated)
+    for service in SERVICE_REGISTRIES:
+        registry = populated(service)
+        for family in registry.collect():
+            if family.name.startswith(SHARED_PREFIXES):
+                assert family.samples, family.name
+                for sample in family.samples:
+                    assert sample.labels.get("service") in {service, "x"}, sample
+
+
 def test_the_known_label_values_start_at_zero() -> None:
     """Dead-letter reasons, ingest auth failures and webhook results are exported at 0 before
     the first occurrence, so rate() and increase() see it and dashboards show 0."""
     kpi = generate_latest(service_registry("kpi")).decode()
     for reason in DEAD_LETTER_REASONS:
-        assert f'shinchoku_kpi_consumer_dead_letters_total{{reason="{reason}"}} 0.0' in kpi
+        assert (
+            f'shinchoku_consumer_dead_letters_total{{reason="{reason}",service="kpi"}} 0.0' in kpi
+        )
     ingest = generate_latest(service_registry("ingest")).decode()
     for reason in AUTH_FAILURE_REASONS:
         assert f'shinchoku_ingest_auth_failures_total{{reason="{reason}"}} 0.0' in ingest
