@@ -213,9 +213,21 @@ async def test_no_key_token_or_signing_secret_reaches_the_logs(
         for secret in (first_secret, second_secret):
             assert Webhook(secret).verify(webhook.body, webhook.headers)["data"]["kpi_id"] == kpi_id
 
+        # alerts logs the attempt after the receiver answered it: wait for the line before
+        # stopping the service (a stop in between would lose it).
+        async with asyncio.timeout(30):
+            while not logged(  # noqa: ASYNC110 - polling a file another process writes
+                log_lines(services["alerts"]),
+                "webhook_attempt",
+                subscription_id=subscription,
+                status_code=204,
+            ):
+                await asyncio.sleep(0.2)
+
     # What each service exposes to Prometheus, read while it runs.
     async with httpx.AsyncClient(timeout=30) as http:
         metrics = {name: (await http.get(f"{s.url}/metrics")).text for name, s in services.items()}
+
     for service in services.values():
         stop_service(service)  # flushes and closes the logs
     logs = {name: log_lines(service) for name, service in services.items()}

@@ -72,15 +72,24 @@ async def test_one_observation_is_found_in_every_services_log_by_its_event_id(
         )
     assert answer.status_code == 202, answer.text
 
+    # Wait for the very lines asserted on: each service may log other lines naming the event
+    # first (kpi's status_changed before its events_handled).
+    def complete(records: dict[str, list[dict[str, Any]]]) -> bool:
+        return (
+            any(r["event"] == "events_accepted" for r in records["ingest"])
+            and any(r["event"] == "events_handled" for r in records["kpi"])
+            and any(r["event"] == "status_change_received" for r in records["alerts"])
+        )
+
     found: dict[str, list[str]] = {}
+    records: dict[str, list[dict[str, Any]]] = {name: [] for name in SERVICES}
     async with asyncio.timeout(60):
-        while not all(found.get(name) for name in SERVICES):
+        while not complete(records):
             await asyncio.sleep(0.2)
             found = {name: lines_with(system[name], event_id) for name in SERVICES}
+            records = {name: [json.loads(line) for line in found[name]] for name in SERVICES}
 
-    records: dict[str, list[dict[str, Any]]] = {}
     for name, lines in found.items():
-        records[name] = [json.loads(line) for line in lines]
         assert all(record["service"] == name for record in records[name]), lines
     assert any(
         r["event"] == "events_accepted" and kpi_id in r["kpi_ids"] for r in records["ingest"]
