@@ -202,6 +202,16 @@ def create_app(
         registry=registry,
         routers=[router],
         readiness_timeout_s=settings.readiness_timeout_s + 0.5,
+        tags=[
+            {"name": "subscriptions", "description": "Webhook subscriptions and their secrets."},
+            {
+                "name": "delivery log",
+                "description": "Attempts, deliveries and notifications of a subscription; "
+                "redelivery.",
+            },
+            {"name": "silences", "description": "Muting notifications for a while."},
+            {"name": "webhooks", "description": "What a subscriber receives."},
+        ],
     )
     document_webhooks(app)
     return app

@@ -116,6 +116,10 @@ def create_app(
         registry=registry,
         routers=[create_router(settings.limits), admin.router, admin.ownership_router],
         readiness_timeout_s=settings.readiness_timeout_s + 0.5,
+        tags=[
+            {"name": "events", "description": "Ministries' CloudEvents: single and batch."},
+            {"name": "admin", "description": "Ministry API keys (admin token)."},
+        ],
     )
     openapi.install(app)
     return app

@@ -174,4 +174,12 @@ def create_app(
         registry=registry,
         routers=[router, status_router, catalogue_router],
         readiness_timeout_s=settings.readiness_timeout_s + 0.5,
+        tags=[
+            {"name": "kpis", "description": "A KPI's or milestone's status and history."},
+            {
+                "name": "status",
+                "description": "Measures' and ministries' status; open-data exports.",
+            },
+            {"name": "catalogue", "description": "The plan's ministries, measures and KPIs."},
+        ],
     )

@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from importlib.metadata import version as package_version
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -22,6 +23,13 @@ from shared.http.problems import add_problem_handlers
 from shared.metrics import HttpMetrics
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
+# The OpenAPI documents' info.version: the distribution's own version (pyproject.toml), never a
+# second copy of it.
+API_VERSION = package_version("shinchoku")
+OPERATIONS_TAG = {
+    "name": "operations",
+    "description": "Probes (/healthz, /readyz) and Prometheus metrics (/metrics).",
+}
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
 
 
@@ -118,9 +126,16 @@ def create_service_app(
     registry: CollectorRegistry,
     routers: Sequence[APIRouter],
     readiness_timeout_s: float = 2.0,
-    version: str = "1.0.0",
+    tags: Sequence[Mapping[str, str]] = (),
 ) -> FastAPI:
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    """`tags`: name and description of each OpenAPI tag the service's routes use."""
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=API_VERSION,
+        lifespan=lifespan,
+        openapi_tags=[dict(tag) for tag in (*tags, OPERATIONS_TAG)],
+    )
     app.state.service = service
     app.state.readiness = {}
     app.state.admin_token = None

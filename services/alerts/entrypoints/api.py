@@ -605,6 +605,7 @@ with jitter; `Retry-After` honoured); `410 Gone` disables the subscription.
 def document_webhooks(app: FastAPI) -> None:
     @app.webhooks.post(
         "kpi-status",
+        tags=["webhooks"],
         summary="A KPI's status slipped or recovered",
         description=WEBHOOK_DESCRIPTION,
     )
