@@ -97,6 +97,9 @@ class AdminCommands:
     ) -> list[Document]:
         return await self.stores.subscriptions.list(limit=limit, offset=offset, state=state)
 
+    async def count_subscriptions(self, *, state: str | None) -> int:
+        return await self.stores.subscriptions.count(state=state)
+
     async def update_subscription(self, subscription_id: str, changes: dict[str, Any]) -> Document:
         await self.subscription(subscription_id)
         fields: Document = {}
@@ -206,8 +209,9 @@ class AdminCommands:
         state: str | None,
         since: datetime | None,
         until: datetime | None,
-        limit: int,
+        limit: int | None,
     ) -> list[Document]:
+        """Newest first; `limit=None`: every match (the API pages them with a total)."""
         await self.subscription(subscription_id)
         return await self.stores.deliveries.for_subscription(
             subscription_id, state=state, since=since, until=until, limit=limit
@@ -220,15 +224,17 @@ class AdminCommands:
         limit: int,
         since: datetime | None,
         message_id: str | None,
+        after: tuple[datetime, str] | None = None,
     ) -> list[Document]:
         await self.subscription(subscription_id)
         return await self.stores.deliveries.attempts(
-            subscription_id, limit=limit, since=since, message_id=message_id
+            subscription_id, limit=limit, since=since, message_id=message_id, after=after
         )
 
     async def notifications(
-        self, subscription_id: str, *, state: str | None, limit: int
+        self, subscription_id: str, *, state: str | None, limit: int | None
     ) -> list[Document]:
+        """Newest first; `limit=None`: every match (the API pages them with a total)."""
         await self.subscription(subscription_id)
         return await self.stores.notifications.for_subscription(
             subscription_id, state=state, limit=limit
@@ -324,10 +330,13 @@ class AdminCommands:
             raise NotFound(f"no silence {silence_id!r}")
         return doc
 
-    async def list_silences(self, *, include_ended: bool, limit: int) -> list[Document]:
-        return await self.stores.silences.list(
-            in_force_at=None if include_ended else self.clock(), limit=limit
-        )
+    async def list_silences(
+        self, *, include_ended: bool, limit: int, offset: int = 0
+    ) -> tuple[list[Document], int]:
+        """A page of silences and the total matching."""
+        in_force_at = None if include_ended else self.clock()
+        docs = await self.stores.silences.list(in_force_at=in_force_at, limit=limit, offset=offset)
+        return docs, await self.stores.silences.count(in_force_at=in_force_at)
 
     async def end_silence(self, silence_id: str) -> Document:
         """End a silence now; what it held back is released (if still relevant)."""
@@ -340,5 +349,13 @@ class AdminCommands:
             self.wake_batcher()
         return doc
 
-    async def operator_events(self, *, limit: int, subscription_id: str | None) -> list[Document]:
-        return await self.stores.operator_events.list(limit=limit, subscription_id=subscription_id)
+    async def operator_events(
+        self,
+        *,
+        limit: int,
+        subscription_id: str | None,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[Document]:
+        return await self.stores.operator_events.list(
+            limit=limit, subscription_id=subscription_id, after=after
+        )

@@ -247,3 +247,31 @@ async def test_metrics_are_exposed(api: httpx.AsyncClient) -> None:
         "shinchoku_alerts_disabled_endpoints",
     ):
         assert name in text
+
+
+async def test_collections_page_by_offset_with_a_total_and_streams_by_cursor(
+    api: httpx.AsyncClient,
+) -> None:
+    """Silences (a collection) come in offset pages with the total over all pages; operator
+    events (a stream) in cursor pages with `next_after`, null at the end, and a cursor not
+    given out by the service is a 422 problem."""
+    ends = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    for i in range(3):
+        created = await api.post(
+            "/v1/silences", headers=AUTH, json={"ends_at": ends, "reason": f"page {i}"}
+        )
+        assert created.status_code == 201, created.text
+    first = (await api.get("/v1/silences", headers=AUTH, params={"limit": 2})).json()
+    second = (await api.get("/v1/silences", headers=AUTH, params={"limit": 2, "offset": 2})).json()
+    assert (first["total"], first["limit"], first["offset"]) == (3, 2, 0)
+    assert (second["total"], second["offset"], len(second["items"])) == (3, 2, 1)
+    ids = [s["id"] for s in first["items"] + second["items"]]
+    assert len(set(ids)) == 3
+    subscriptions = (await api.get("/v1/subscriptions", headers=AUTH)).json()
+    assert subscriptions["total"] == len(subscriptions["items"])
+
+    events = (await api.get("/v1/operator-events", headers=AUTH)).json()
+    assert events == {"items": [], "next_after": None}
+    bad = await api.get("/v1/operator-events", headers=AUTH, params={"after": "not-a-cursor"})
+    assert bad.status_code == 422
+    assert bad.json()["code"] == "invalid_cursor"

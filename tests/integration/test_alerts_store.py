@@ -253,3 +253,29 @@ async def test_ending_a_silence_reaches_what_it_muted(db: AsyncDatabase[Document
     )
     assert await store.end_mutes_by("s1", t) == 1
     assert [d["_id"] for d in await store.muted_due(t)] == ["m1"]
+
+
+async def test_operator_events_page_by_an_opaque_cursor_newest_first(
+    db: AsyncDatabase[Document],
+) -> None:
+    """Five events, some at the same instant, read two at a time by `after`: every event
+    once, newest first, and a cursor page does not shift when a newer event arrives."""
+    from services.alerts.adapters.store import OperatorEvents
+    from shared.http.pagination import decode_cursor, encode_cursor
+
+    store = OperatorEvents(db)
+    base = now()
+    ats = [base, base, base + timedelta(seconds=1), base + timedelta(seconds=2), base]
+    for i, at in enumerate(ats):
+        await store.record({"_id": f"op_{i}", "at": at, "kind": "k", "reason": "r"})
+    seen: list[str] = []
+    after = None
+    for _ in range(4):
+        page = await store.list(limit=2, after=after)
+        seen += [doc["_id"] for doc in page]
+        if len(page) < 2:
+            break
+        after = decode_cursor(encode_cursor(page[-1]["at"], page[-1]["_id"]))
+        if len(seen) == 2:  # a newer event arriving mid-read is not on the older pages
+            await store.record({"_id": "op_new", "at": base + timedelta(seconds=9), "kind": "k"})
+    assert seen == ["op_3", "op_2", "op_4", "op_1", "op_0"]

@@ -168,6 +168,9 @@ class SubscriptionStore:
         cursor = self._c.find(query).sort([("created_at", 1), ("_id", 1)])
         return [doc async for doc in cursor.skip(offset).limit(limit)]
 
+    async def count(self, *, state: str | None = None) -> int:
+        return await self._c.count_documents({} if state is None else {"state": state})
+
     async def active(self) -> builtins.list[Document]:
         return [doc async for doc in self._c.find({"state": "active"})]
 
@@ -369,7 +372,7 @@ class NotificationStore:
         await self._pending.delete_many({"_id": {"$in": list(ids)}})
 
     async def for_subscription(
-        self, subscription_id: str, *, state: str | None, limit: int
+        self, subscription_id: str, *, state: str | None, limit: int | None
     ) -> list[Document]:
         """The subscription's notifications, newest first, with their current state (from the
         live set, their fate, or the archive). An admin query: it scans."""
@@ -391,7 +394,7 @@ class NotificationStore:
                     current.update(state="batched", delivery_id=fate["delivery_id"])
             if state is None or current["state"] == state:
                 result.append(current)
-            if len(result) >= limit:
+            if limit is not None and len(result) >= limit:
                 break
         return result
 
@@ -614,7 +617,7 @@ class DeliveryQueue:
         state: str | None,
         since: datetime | None,
         until: datetime | None,
-        limit: int,
+        limit: int | None,
     ) -> list[Document]:
         """Messages of a subscription, newest first, with their current state and attempt
         count. An admin query: it scans the archive and the outcomes."""
@@ -641,7 +644,7 @@ class DeliveryQueue:
                 current.setdefault("state", "pending")
             if state is None or current.get("state") == state:
                 result.append(current)
-            if len(result) >= limit:
+            if limit is not None and len(result) >= limit:
                 break
         return result
 
@@ -708,13 +711,17 @@ class DeliveryQueue:
         limit: int,
         since: datetime | None = None,
         message_id: str | None = None,
+        after: tuple[datetime, str] | None = None,
     ) -> list[Document]:
+        """Attempts newest first (by time, then id); `after`: those after that (time, id)."""
         query: Document = {"subscription_id": subscription_id}
         if since is not None:
             query["at"] = {"$gte": since}
         if message_id is not None:
             query["message_id"] = message_id
-        cursor = self._attempts.find(query).sort([("at", -1), ("attempt", -1)])
+        if after is not None:
+            query = {"$and": [query, _before(*after)]}
+        cursor = self._attempts.find(query).sort([("at", -1), ("_id", -1)])
         return [doc async for doc in cursor.limit(limit)]
 
     async def count_by_state(self) -> dict[str, int]:
@@ -726,6 +733,11 @@ class DeliveryQueue:
         """Pending messages whose last attempt failed (waiting for a retry); a redelivery
         starts its retries afresh."""
         return await self._queue.count_documents({"state": "pending", "retry_index": {"$gt": 0}})
+
+
+def _before(at: datetime, key: str) -> Document:
+    """Items after (`at`, `key`) in a newest-first stream sorted by time then id, descending."""
+    return {"$or": [{"at": {"$lt": at}}, {"at": at, "_id": {"$lt": key}}]}
 
 
 def _due(delivery: Document, now: datetime) -> bool:
@@ -742,12 +754,19 @@ class SilenceStore:
     async def get(self, silence_id: str) -> Document | None:
         return await self._c.find_one({"_id": silence_id})
 
-    async def list(self, *, in_force_at: datetime | None, limit: int) -> builtins.list[Document]:
-        query: Document = {}
-        if in_force_at is not None:
-            query = {"$or": [{"ends_at": None}, {"ends_at": {"$gt": in_force_at}}]}
-        cursor = self._c.find(query).sort([("created_at", -1), ("_id", 1)]).limit(limit)
-        return [doc async for doc in cursor]
+    async def list(
+        self, *, in_force_at: datetime | None, limit: int, offset: int = 0
+    ) -> builtins.list[Document]:
+        query = self._in_force(in_force_at)
+        cursor = self._c.find(query).sort([("created_at", -1), ("_id", 1)])
+        return [doc async for doc in cursor.skip(offset).limit(limit)]
+
+    async def count(self, *, in_force_at: datetime | None) -> int:
+        return await self._c.count_documents(self._in_force(in_force_at))
+
+    @staticmethod
+    def _in_force(at: datetime | None) -> Document:
+        return {} if at is None else {"$or": [{"ends_at": None}, {"ends_at": {"$gt": at}}]}
 
     async def end(self, silence_id: str, now: datetime) -> Document | None:
         """End a silence now (kept as history): ends_at becomes now unless already past."""
@@ -850,10 +869,16 @@ class OperatorEvents:
         return True
 
     async def list(
-        self, *, limit: int, subscription_id: str | None = None
+        self,
+        *,
+        limit: int,
+        subscription_id: str | None = None,
+        after: tuple[datetime, str] | None = None,
     ) -> builtins.list[Document]:
         query: Document = {} if subscription_id is None else {"subscription_id": subscription_id}
-        cursor = self._c.find(query).sort([("at", -1), ("_id", 1)]).limit(limit)
+        if after is not None:
+            query = {"$and": [query, _before(*after)]}
+        cursor = self._c.find(query).sort([("at", -1), ("_id", -1)]).limit(limit)
         return [doc async for doc in cursor]
 
 

@@ -16,6 +16,7 @@ from services.alerts.domain.silences import QuietHours, SilenceScope
 from services.alerts.entrypoints.deps import Commands
 from shared.events.contracts import Status
 from shared.http.auth import AdminRoute, require_admin
+from shared.http.pagination import MAX_OFFSET, decode_cursor, encode_cursor
 from shared.http.problems import (
     Conflict,
     NotFound,
@@ -73,10 +74,24 @@ class SubscriptionCreated(SubscriptionOut):
     secret: str = Field(description="The signing secret (`whsec_…`). Shown only in this answer.")
 
 
-class SubscriptionList(BaseModel):
-    items: list[SubscriptionOut]
+class OffsetPage(BaseModel):
+    """A page of a collection (shared/http/pagination.py): `total` counts every match."""
+
+    total: int = Field(description="Items matching the filters, over all pages")
     limit: int
     offset: int
+
+
+class StreamPage(BaseModel):
+    """A page of an append-only stream, newest first (shared/http/pagination.py)."""
+
+    next_after: str | None = Field(
+        description="Pass as `after` for the next (older) page; null at the end"
+    )
+
+
+class SubscriptionList(OffsetPage):
+    items: list[SubscriptionOut]
 
 
 class RotateIn(_In):
@@ -128,7 +143,7 @@ class DeliveryOut(BaseModel):
     last_error: str | None = None
 
 
-class DeliveryList(BaseModel):
+class DeliveryList(OffsetPage):
     items: list[DeliveryOut]
 
 
@@ -143,7 +158,7 @@ class AttemptOut(BaseModel):
     manual: bool = Field(description="Part of a manual redelivery.")
 
 
-class AttemptList(BaseModel):
+class AttemptList(StreamPage):
     items: list[AttemptOut]
 
 
@@ -164,7 +179,7 @@ class NotificationOut(BaseModel):
     dropped_reason: str | None = None
 
 
-class NotificationList(BaseModel):
+class NotificationList(OffsetPage):
     items: list[NotificationOut]
 
 
@@ -238,7 +253,7 @@ class SilenceOut(BaseModel):
     ended_early_at: datetime | None = None
 
 
-class SilenceList(BaseModel):
+class SilenceList(OffsetPage):
     items: list[SilenceOut]
 
 
@@ -267,7 +282,7 @@ class OperatorEventOut(BaseModel):
     last_error: str | None = None
 
 
-class OperatorEventList(BaseModel):
+class OperatorEventList(StreamPage):
     items: list[OperatorEventOut]
 
 
@@ -280,8 +295,27 @@ SUBSCRIPTIONS: list[str | Enum] = ["subscriptions"]
 DELIVERY: list[str | Enum] = ["delivery log"]
 SILENCES: list[str | Enum] = ["silences"]
 Limit = Annotated[int, Query(ge=1, le=1000)]
-# Bounded: MongoDB refuses a skip beyond 8-byte integers (an unbounded offset was a 500).
-MAX_OFFSET = 1_000_000
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+After = Annotated[
+    str | None, Query(description="`next_after` of the previous page (an opaque cursor)")
+]
+
+
+def _after(cursor: str | None) -> tuple[datetime, str] | None:
+    return None if cursor is None else decode_cursor(cursor)
+
+
+def _next_after(docs: list[Document], limit: int) -> str | None:
+    """The cursor after the last item of a full page; None when the stream is exhausted."""
+    if len(docs) < limit:
+        return None
+    last = docs[-1]
+    return encode_cursor(last["at"], last["_id"])
+
+
+def _offset_page(docs: list[Document], limit: int, offset: int) -> tuple[list[Document], int]:
+    """A page of every match (the delivery log's scans read them all anyway), and the total."""
+    return docs[offset : offset + limit], len(docs)
 
 
 @router.post(
@@ -309,11 +343,13 @@ async def create_subscription(body: SubscriptionIn, commands: Commands) -> dict[
 async def list_subscriptions(
     commands: Commands,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    offset: Offset = 0,
     state: SubscriptionState | None = None,
 ) -> dict[str, Any]:
     docs = await commands.list_subscriptions(limit=limit, offset=offset, state=state)
-    return {"items": [subscription_out(doc) for doc in docs], "limit": limit, "offset": offset}
+    total = await commands.count_subscriptions(state=state)
+    items = [subscription_out(doc) for doc in docs]
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.get(
@@ -406,9 +442,15 @@ async def delivery_attempts(
     limit: Limit = 100,
     since: AwareDatetime | None = None,
     message_id: str | None = None,
+    after: After = None,
 ) -> dict[str, Any]:
-    docs = await commands.attempts(subscription_id, limit=limit, since=since, message_id=message_id)
-    return {"items": [AttemptOut.model_validate(d).model_dump(mode="json") for d in docs]}
+    docs = await commands.attempts(
+        subscription_id, limit=limit, since=since, message_id=message_id, after=_after(after)
+    )
+    return {
+        "items": [AttemptOut.model_validate(d).model_dump(mode="json") for d in docs],
+        "next_after": _next_after(docs, limit),
+    }
 
 
 @router.get(
@@ -425,11 +467,14 @@ async def deliveries(
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     limit: Limit = 100,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
-    docs = await commands.deliveries(
-        subscription_id, state=state, since=since, until=until, limit=limit
+    every = await commands.deliveries(
+        subscription_id, state=state, since=since, until=until, limit=None
     )
-    return {"items": [delivery_out(doc) for doc in docs]}
+    docs, total = _offset_page(every, limit, offset)
+    items = [delivery_out(doc) for doc in docs]
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.post(
@@ -471,9 +516,12 @@ async def notifications(
     commands: Commands,
     state: NotificationState | None = None,
     limit: Limit = 100,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
-    docs = await commands.notifications(subscription_id, state=state, limit=limit)
-    return {"items": [notification_out(doc) for doc in docs]}
+    every = await commands.notifications(subscription_id, state=state, limit=None)
+    docs, total = _offset_page(every, limit, offset)
+    items = [notification_out(doc) for doc in docs]
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.post(
@@ -503,10 +551,13 @@ async def create_silence(body: SilenceIn, commands: Commands) -> dict[str, Any]:
     summary="Silences in force (or all, with include_ended)",
 )
 async def list_silences(
-    commands: Commands, include_ended: bool = False, limit: Limit = 100
+    commands: Commands, include_ended: bool = False, limit: Limit = 100, offset: Offset = 0
 ) -> dict[str, Any]:
-    docs = await commands.list_silences(include_ended=include_ended, limit=limit)
-    return {"items": [silence_out(doc) for doc in docs]}
+    docs, total = await commands.list_silences(
+        include_ended=include_ended, limit=limit, offset=offset
+    )
+    items = [silence_out(doc) for doc in docs]
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.get(
@@ -539,14 +590,20 @@ async def end_silence(silence_id: str, commands: Commands) -> dict[str, Any]:
     summary="Events an operator must see (endpoints disabled), newest first",
 )
 async def operator_events(
-    commands: Commands, limit: Limit = 100, subscription_id: str | None = None
+    commands: Commands,
+    limit: Limit = 100,
+    subscription_id: str | None = None,
+    after: After = None,
 ) -> dict[str, Any]:
-    docs = await commands.operator_events(limit=limit, subscription_id=subscription_id)
+    docs = await commands.operator_events(
+        limit=limit, subscription_id=subscription_id, after=_after(after)
+    )
     return {
         "items": [
             OperatorEventOut.model_validate({**d, "id": d["_id"]}).model_dump(mode="json")
             for d in docs
-        ]
+        ],
+        "next_after": _next_after(docs, limit),
     }
 
 
