@@ -86,7 +86,9 @@ def describe(payload: Mapping[str, Any], *, message_id: str, repeat: bool) -> li
         ministries = ",".join(change.get("ministries") or [])
         previous = change.get("previous_status") or "-"
         lines.append(
-            f"          {change.get('evaluated_on')}  {change.get('kpi_id')} ({ministries})  "
+            # A measure's divergence has no KPI: the measure stands in.
+            f"          {change.get('evaluated_on')}  "
+            f"{change.get('kpi_id') or change.get('measure_id')} ({ministries})  "
             f"{previous} -> {change.get('status')}"
         )
         message = (change.get("explanation") or {}).get("message")
@@ -120,6 +122,7 @@ class Receiver:
             str(change.get("kpi_id"))
             for delivery in self.deliveries
             for change in (delivery.payload.get("data") or {}).get("changes") or []
+            if change.get("kpi_id")
         }
 
     async def handle(self, request: Request) -> Response:

@@ -34,7 +34,11 @@ from services.alerts.handlers import (
 from services.alerts.metrics import AlertsMetrics
 from services.alerts.settings import AlertsSettings
 from shared.consumer import ConsumerHealth, run_consumer
-from shared.events.contracts import STATUS_EVENT_TYPES, KpiStatusChangedEvent
+from shared.events.contracts import (
+    STATUS_EVENT_TYPES,
+    KpiStatusChangedEvent,
+    MeasureDivergenceChangedEvent,
+)
 from shared.http.app import create_service_app
 from shared.kafka import create_producer, kafka_reachable
 from shared.logs import configure_logging
@@ -133,7 +137,10 @@ def create_app(
                     topic=settings.topics.status,
                     group_id=settings.consumer_group,
                     event_types=STATUS_EVENT_TYPES,
-                    handlers={KpiStatusChangedEvent.TYPE: handler},
+                    handlers={
+                        KpiStatusChangedEvent.TYPE: handler,
+                        MeasureDivergenceChangedEvent.TYPE: handler,
+                    },
                     metrics=consumer_metrics,
                     dead_letter_producer=producer,
                     service="alerts",

@@ -45,13 +45,21 @@ from services.alerts.domain.notifications import (
     NotificationKind,
     SubscriptionFilter,
     closes_episode,
+    divergence_key,
     matches,
     notification_key,
     reminder_key,
     select,
+    select_divergence,
     still_relevant,
 )
-from services.alerts.domain.payloads import NotifiedChange, encode, webhook_payload
+from services.alerts.domain.payloads import (
+    Change,
+    NotifiedChange,
+    encode,
+    subject_of,
+    webhook_payload,
+)
 from services.alerts.domain.reminders import (
     first_reminder_at,
     following_reminder_at,
@@ -63,7 +71,7 @@ from services.alerts.domain.silences import Silence, Target, muted_until, muting
 from services.alerts.metrics import AlertsMetrics
 from shared.consumer import Rejection
 from shared.events.cloudevents import CloudEvent
-from shared.events.contracts import KpiStatusChanged
+from shared.events.contracts import KpiStatusChanged, MeasureDivergenceChanged
 from shared.logs import caused_by, url_origin
 
 log = structlog.stdlib.get_logger("alerts")
@@ -101,11 +109,20 @@ class Policy:
 # Documents
 
 
-def change_document(change: KpiStatusChanged) -> Document:
+def change_document(change: Change) -> Document:
     """A status change as stored (the explanation as JSON text: its keys are free-form)."""
+    if isinstance(change, MeasureDivergenceChanged):
+        return change.model_dump(mode="json")
     data = change.model_dump(mode="json", exclude={"explanation"})
     data["explanation_json"] = json.dumps(change.explanation, ensure_ascii=False)
     return data
+
+
+def notified_change_from_document(doc: Document) -> Change:
+    """A notification's change: a divergence (it has a `divergence`) or a status change."""
+    if "divergence" in doc:
+        return MeasureDivergenceChanged.model_validate(doc)
+    return change_from_document(doc)
 
 
 def change_from_document(doc: Document) -> KpiStatusChanged:
@@ -140,7 +157,7 @@ def notified_change(doc: Document) -> NotifiedChange:
         notification_id=doc["_id"],
         kind=NotificationKind(doc["kind"]),
         reminder=int(doc.get("reminder", 0)),
-        change=change_from_document(doc["change"]),
+        change=notified_change_from_document(doc["change"]),
         changed_at=doc["changed_at"],
         status_event_id=doc["status_event_id"],
     )
@@ -151,16 +168,17 @@ def new_notification(
     key: str,
     subscription_id: str,
     kind: NotificationKind,
-    change: KpiStatusChanged,
+    change: Change,
     changed_at: datetime,
     status_event_id: str,
     now: datetime,
     reminder: int,
 ) -> Document:
+    # `kpi_id`: the subject (a measure, for a divergence), as silences and the log match it.
     return {
         "_id": key,
         "subscription_id": subscription_id,
-        "kpi_id": change.kpi_id,
+        "kpi_id": subject_of(change),
         "measure_id": change.measure_id,
         "ministries": list(change.ministries),
         "episode_id": change.episode_id,
@@ -280,7 +298,7 @@ class Batcher:
             "body": encode(payload).decode(),
             "notification_ids": [c.notification_id for c in changes],
             "kinds": [c.kind.value for c in changes],
-            "kpi_ids": sorted({c.change.kpi_id for c in changes}),
+            "kpi_ids": sorted({subject_of(c.change) for c in changes}),
             "changed_at": [c.changed_at for c in changes],
             "state": "pending",
             "attempts": 0,
@@ -496,7 +514,11 @@ class StatusChangeHandler:
     async def __call__(self, events: Sequence[CloudEvent]) -> Sequence[Rejection]:
         now = self.clock()
         changes: list[tuple[CloudEvent, KpiStatusChanged]] = []
+        divergences: list[tuple[CloudEvent, MeasureDivergenceChanged]] = []
         for event in events:
+            if isinstance(event.data, MeasureDivergenceChanged):
+                divergences.append((event, event.data))
+                continue
             assert isinstance(event.data, KpiStatusChanged)
             changes.append((event, event.data))
         active = await self.stores.cache.active_subscriptions()
@@ -510,6 +532,20 @@ class StatusChangeHandler:
                         subscription_id=subscription_id,
                         kind=kind,
                         change=change,
+                        changed_at=event.time,
+                        status_event_id=event.id,
+                        now=now,
+                        reminder=0,
+                    )
+                )
+        for event, divergence in divergences:
+            for subscription_id, kind in select_divergence(filters, divergence):
+                documents.append(
+                    new_notification(
+                        key=divergence_key(subscription_id, divergence),
+                        subscription_id=subscription_id,
+                        kind=kind,
+                        change=divergence,
                         changed_at=event.time,
                         status_event_id=event.id,
                         now=now,
@@ -535,6 +571,15 @@ class StatusChangeHandler:
                 previous_status=change.previous_status,
                 status=change.status,
                 caused_by=caused_by(change.explanation),
+                notifications=notified[event.id],
+            )
+        for event, divergence in divergences:
+            log.info(
+                "divergence_received",
+                event_id=event.id,
+                measure_id=divergence.measure_id,
+                divergence=divergence.divergence,
+                episode_id=divergence.episode_id,
                 notifications=notified[event.id],
             )
         # The KPI's latest change (with the reminders it starts) and, with no grouping window,
@@ -566,7 +611,9 @@ class StatusChangeHandler:
                 "reminders": {},
             }
         for doc in inserted:
-            state = states[doc["kpi_id"]]
+            state = states.get(doc["kpi_id"])
+            if state is None:  # a divergence: no KPI state to follow, no reminders
+                continue
             due_at = first_reminder_at(
                 NotificationKind(doc["kind"]), now, self.policy.reminder_interval
             )

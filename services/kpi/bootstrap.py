@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from services.kpi.adapters.repository import KpiRepository, ensure_indexes
 from services.kpi.adapters.status_publisher import StatusPublisher
+from services.kpi.divergence import DivergenceTracker
 from services.kpi.entrypoints.api import router
 from services.kpi.entrypoints.catalogue_api import router as catalogue_router
 from services.kpi.entrypoints.deps import HistoryReadLimits
@@ -102,6 +103,13 @@ def create_app(
                 clock=clock,
                 ownership=ownership,
             )
+            divergences = DivergenceTracker(
+                db,
+                KpiQueries(repository, catalogue),
+                catalogue,
+                StatusPublisher(producer, settings.topics.status),
+                clock,
+            )
             tasks.start(
                 "consumer",
                 run_consumer(
@@ -109,10 +117,11 @@ def create_app(
                     topic=settings.topics.events,
                     group_id=settings.consumer_group,
                     event_types=MINISTRY_EVENT_TYPES,
+                    # Each batch, then the divergence of the measures it concerns.
                     handlers={
-                        KpiObservedEvent.TYPE: handler.on_subject_events,
-                        MilestoneReportedEvent.TYPE: handler.on_subject_events,
-                        MeasureAssessedEvent.TYPE: handler.on_assessments,
+                        KpiObservedEvent.TYPE: divergences.after(handler.on_subject_events),
+                        MilestoneReportedEvent.TYPE: divergences.after(handler.on_subject_events),
+                        MeasureAssessedEvent.TYPE: divergences.after(handler.on_assessments),
                     },
                     metrics=consumer_metrics,
                     dead_letter_producer=producer,

@@ -6,6 +6,8 @@ Ministry events (topic ``shinchoku.events.v1``):
   - ``shinchoku.measure.assessed.v1``    the ministry's own rating of a measure
 Status events (topic ``shinchoku.status.v1``):
   - ``shinchoku.kpi.status_changed.v1``  the kpi service's computed status changed
+  - ``shinchoku.measure.divergence_changed.v1``  a ministry's self-assessment of a measure and
+    the measure's computed status began, changed or ceased to diverge
 """
 
 from __future__ import annotations
@@ -148,6 +150,40 @@ class KpiStatusChanged(_Data):
     explanation: dict[str, Any]
 
 
+class DivergenceLevel(StrEnum):
+    """How far a ministry's self-assessment is more optimistic than the computed status."""
+
+    NONE = "none"
+    MINOR = "minor"
+    MAJOR = "major"
+    NOT_COMPARABLE = "not_comparable"
+
+
+DIVERGING_LEVELS = frozenset({DivergenceLevel.MINOR, DivergenceLevel.MAJOR})
+
+
+class MeasureDivergenceChanged(_Data):
+    """A measure's divergence episode opened (self-assessment and computed status diverge),
+    changed level, or closed (they agree again)."""
+
+    measure_id: str
+    ministries: list[str]
+    self_assessment: MeasureRating | None
+    assessed_as_of: date | None
+    computed_status: Status
+    previous_divergence: DivergenceLevel | None
+    divergence: DivergenceLevel
+    # The divergence episode this change opens, continues or (back to none) closes.
+    episode_id: str
+    evaluated_on: date
+
+    @property
+    def opens(self) -> bool:
+        return self.divergence in DIVERGING_LEVELS and (
+            self.previous_divergence not in DIVERGING_LEVELS
+        )
+
+
 class MinistryCloudEvent(CloudEvent):
     """An event a ministry sends: its source is exactly ``/ministries/{code}``."""
 
@@ -192,8 +228,17 @@ MinistryEvent = Annotated[
 MINISTRY_EVENT_TYPES: dict[str, type[CloudEvent]] = {
     cls.TYPE: cls for cls in (KpiObservedEvent, MilestoneReportedEvent, MeasureAssessedEvent)
 }
+
+
+class MeasureDivergenceChangedEvent(CloudEvent):
+    TYPE: ClassVar[str] = "shinchoku.measure.divergence_changed.v1"
+    type: Literal["shinchoku.measure.divergence_changed.v1"]
+    data: MeasureDivergenceChanged
+
+
 STATUS_EVENT_TYPES: dict[str, type[CloudEvent]] = {
-    KpiStatusChangedEvent.TYPE: KpiStatusChangedEvent
+    KpiStatusChangedEvent.TYPE: KpiStatusChangedEvent,
+    MeasureDivergenceChangedEvent.TYPE: MeasureDivergenceChangedEvent,
 }
 ALL_EVENT_TYPES: dict[str, type[CloudEvent]] = {**MINISTRY_EVENT_TYPES, **STATUS_EVENT_TYPES}
 
@@ -213,6 +258,8 @@ def subject_id(event: CloudEvent) -> str:
         return data.measure_id
     if isinstance(data, KpiStatusChanged):
         return data.kpi_id
+    if isinstance(data, MeasureDivergenceChanged):
+        return data.measure_id
     return event.subject or ""
 
 

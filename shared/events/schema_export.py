@@ -29,6 +29,7 @@ from shared.events.contracts import (
     KpiObservedEvent,
     KpiStatusChangedEvent,
     MeasureAssessedEvent,
+    MeasureDivergenceChangedEvent,
     MilestoneReportedEvent,
 )
 from shared.events.kafka_binding import STRUCTURED_CONTENT_TYPE
@@ -63,6 +64,13 @@ MESSAGES: tuple[tuple[str, type[CloudEvent], str, str], ...] = (
         KpiStatusChangedEvent,
         "The kpi service's computed status of a KPI or milestone changed.",
         "data.kpi_id",
+    ),
+    (
+        "MeasureDivergenceChanged",
+        MeasureDivergenceChangedEvent,
+        "A ministry's self-assessment of a measure and the measure's computed status began "
+        "to diverge (an episode opens), diverge by another level, or agree again (it closes).",
+        "data.measure_id",
     ),
 )
 
@@ -138,6 +146,27 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "explanation": {"rule": "trajectory", "expected": 97.8, "observed": 96.6},
         },
     },
+    "MeasureDivergenceChanged": {
+        "specversion": "1.0",
+        "id": "divergence:m.4-1-3.digital-inclusion-support:1",
+        "source": "/services/kpi",
+        "type": "shinchoku.measure.divergence_changed.v1",
+        "subject": "m.4-1-3.digital-inclusion-support",
+        "time": "2024-07-05T09:30:02+00:00",
+        "datacontenttype": "application/json",
+        "partitionkey": "m.4-1-3.digital-inclusion-support",
+        "data": {
+            "measure_id": "m.4-1-3.digital-inclusion-support",
+            "ministries": ["digital"],
+            "self_assessment": "on_track",
+            "assessed_as_of": "2024-03-31",
+            "computed_status": "off_track",
+            "previous_divergence": "none",
+            "divergence": "major",
+            "episode_id": "m.4-1-3.digital-inclusion-support:divergence:1",
+            "evaluated_on": "2024-07-05",
+        },
+    },
 }
 
 
@@ -198,6 +227,7 @@ def asyncapi_document(topics: TopicSettings | None = None) -> dict[str, Any]:
     )
     schemas: dict[str, Any] = top.get("$defs", {})
     ministry = ["KpiObserved", "MilestoneReported", "MeasureAssessed"]
+    status = ["KpiStatusChanged", "MeasureDivergenceChanged"]
 
     def refs(names: list[str]) -> dict[str, Any]:
         return {n: {"$ref": f"#/components/messages/{n}"} for n in names}
@@ -259,8 +289,9 @@ def asyncapi_document(topics: TopicSettings | None = None) -> dict[str, Any]:
             "statusChanges": {
                 "address": topics.status,
                 "title": "Status changes",
-                "description": "Computed status changes, published by the kpi service.",
-                "messages": refs(["KpiStatusChanged"]),
+                "description": "Computed status changes and self-assessment divergences, "
+                "published by the kpi service.",
+                "messages": refs(status),
                 "bindings": kafka_channel(),
             },
             "deadLetters": {
@@ -290,14 +321,15 @@ def asyncapi_document(topics: TopicSettings | None = None) -> dict[str, Any]:
             "publishStatusChanges": {
                 "action": "send",
                 "channel": {"$ref": "#/channels/statusChanges"},
-                "summary": "The kpi service publishes computed status changes.",
-                "messages": [{"$ref": "#/channels/statusChanges/messages/KpiStatusChanged"}],
+                "summary": "The kpi service publishes computed status changes and divergences.",
+                "messages": [{"$ref": f"#/channels/statusChanges/messages/{n}"} for n in status],
             },
             "consumeStatusChanges": {
                 "action": "receive",
                 "channel": {"$ref": "#/channels/statusChanges"},
-                "summary": "The alerts service turns status changes into webhook deliveries.",
-                "messages": [{"$ref": "#/channels/statusChanges/messages/KpiStatusChanged"}],
+                "summary": "The alerts service turns status changes and divergences into webhook "
+                "deliveries.",
+                "messages": [{"$ref": f"#/channels/statusChanges/messages/{n}"} for n in status],
             },
         },
         "components": {

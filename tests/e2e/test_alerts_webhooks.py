@@ -13,8 +13,9 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from services.ingest.adapters.keys import ApiKeyStore
+from shared.catalogue_store import MEASURES
 from shared.mongo import MongoClient
-from shared.settings import MongoSettings
+from shared.settings import CATALOGUE_READERS, MongoSettings
 from tests.support.faults import eventually
 from tests.support.services import RunningService, service_database, upsert_catalogue_item
 from tests.support.webhooks import webhook_receiver
@@ -266,3 +267,90 @@ async def test_private_and_metadata_targets_are_refused(
             assert answer.json()["code"] == "ssrf_refused"
         anonymous = await http.get(f"{system['alerts'].url}/v1/subscriptions")
         assert anonymous.status_code == 401
+
+
+async def test_a_ministry_rating_its_measure_on_track_while_its_kpi_is_off_track_is_a_divergence(
+    system: dict[str, RunningService],
+    mongo: MongoClient,
+    mongo_config: MongoSettings,
+    admin_token: str,
+) -> None:
+    """The KPI falls off track and the ministry rates its measure on track: kpi publishes a
+    divergence episode and a subscriber of the measure receives `measure.divergence` (major),
+    verified, carrying the self-assessment; the ministry's later off-track rating closes the
+    episode without another webhook."""
+    measure = f"m.div-{secrets.token_hex(3)}"
+    for reader in CATALOGUE_READERS:  # the measure in each service's catalogue copy
+        await mongo[service_database(mongo_config.database, reader)][MEASURES].replace_one(
+            {"_id": measure},
+            {
+                "_id": measure,
+                "id": measure,
+                "name_ja": "試験施策",
+                "name_en": "Divergence test measure",
+                "ministries": ["mic"],
+                "state": "active",
+            },
+            upsert=True,
+        )
+    kpi_id = await new_kpi(mongo, mongo_config, measure)
+    key = await ministry_key(mongo, mongo_config)
+
+    async def assess(rating: str) -> None:
+        answer = await http.post(
+            f"{system['ingest'].url}/v1/events",
+            content=json.dumps(
+                {
+                    "specversion": "1.0",
+                    "id": secrets.token_hex(8),
+                    "source": "/ministries/mic",
+                    "type": "shinchoku.measure.assessed.v1",
+                    "subject": measure,
+                    "time": datetime.now(UTC).isoformat(),
+                    "data": {
+                        "measure_id": measure,
+                        "rating": rating,
+                        "as_of": date.today().isoformat(),
+                    },
+                }
+            ),
+            headers={"content-type": "application/cloudevents+json", **key},
+        )
+        assert answer.status_code == 202, answer.text
+
+    async with webhook_receiver() as receiver, httpx.AsyncClient(timeout=20) as http:
+        sub, secret = await subscribe(
+            http,
+            system,
+            admin_token,
+            {"url": receiver.url, "filter": {"measures": [measure], "kinds": ["divergence"]}},
+        )
+        await post_slip(http, system, key, kpi_id)
+        await assess("on_track")
+        (webhook,) = await receiver.wait_for(1, timeout_s=60)
+        body = Webhook(secret).verify(webhook.body, webhook.headers)
+        assert body["type"] == "measure.divergence"
+        data = body["data"]
+        assert (data["kind"], data["measure_id"], data["kpi_id"]) == ("measure", measure, None)
+        assert data["status"] == "off_track"
+        assert data["explanation"]["self_assessment"] == "on_track"
+        assert data["explanation"]["divergence"] == "major"
+        assert data["episode_id"] == f"{measure}:divergence:1"
+        assert data["link"].endswith(f"/v1/measures/{measure}/status")
+
+        # Agreeing again closes the episode (kpi's second change of the measure); alerts
+        # receives it and sends nothing more.
+        await assess("off_track")
+        closed = f'"event_id": "divergence:{measure}:2"'
+
+        def received_close() -> bool:
+            lines = system["alerts"].log_path.read_text(errors="replace").splitlines()
+            return any("divergence_received" in line and closed in line for line in lines)
+
+        async with asyncio.timeout(60):
+            while not received_close():  # noqa: ASYNC110 - polling a log file
+                await asyncio.sleep(0.2)
+        deliveries = await admin_get(
+            http, system, admin_token, f"/v1/subscriptions/{sub}/deliveries"
+        )
+        assert [d["type"] for d in deliveries["items"]] == ["measure.divergence"]

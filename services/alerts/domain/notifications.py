@@ -4,9 +4,9 @@ A **slip** is a change to a worse status that is bad (at risk, off track, overdu
 ``overdue`` or ``stale`` slip has a kind of its own. A **recovery** is a change from a bad status
 back to on track or achieved; it is sent only to subscriptions whose filter asks for it.
 
-**Divergence** (a ministry's self-assessment contradicting the computed status) is a kind a
-filter may name today; it activates when the kpi service publishes divergence events (it does
-not yet, and this service invents no producer for it).
+A **divergence** is a ministry's self-assessment of a measure contradicting the measure's
+computed status: the kpi service publishes ``shinchoku.measure.divergence_changed.v1`` when an
+episode opens, changes level or closes; the opening of an episode notifies, like a slip.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from shared.events.contracts import (
     BAD_STATUSES,
     GOOD_STATUSES,
     KpiStatusChanged,
+    MeasureDivergenceChanged,
     Status,
     status_severity,
 )
@@ -89,8 +90,8 @@ class SubscriptionFilter(BaseModel):
     kinds: list[NotificationKind] = Field(
         default_factory=lambda: list(DEFAULT_KINDS),
         min_length=1,
-        description="Which kinds to receive. `recovered` only when named; `divergence` "
-        "activates when the kpi service publishes self-assessment divergences.",
+        description="Which kinds to receive. `recovered` only when named; `divergence`: a "
+        "ministry's self-assessment of a measure diverges from its computed status.",
     )
 
     @field_validator("kinds")
@@ -133,6 +134,32 @@ def select(
     if kind is None:
         return []
     return [(sub_id, kind) for sub_id, flt in subscriptions if matches(flt, change, kind)]
+
+
+def select_divergence(
+    subscriptions: Sequence[tuple[str, SubscriptionFilter]], change: MeasureDivergenceChanged
+) -> list[tuple[str, NotificationKind]]:
+    """The subscriptions the opening of a divergence episode notifies: those asking for the
+    kind, for the measure's ministries and measure (a filter naming KPIs is about KPIs), whose
+    least severity the computed status reaches. A level change or a close notifies nobody."""
+    if not change.opens:
+        return []
+    kind = NotificationKind.DIVERGENCE
+    return [
+        (sub_id, kind)
+        for sub_id, flt in subscriptions
+        if kind in flt.kinds
+        and not flt.kpis
+        and (not flt.ministries or set(flt.ministries) & set(change.ministries))
+        and (not flt.measures or change.measure_id in flt.measures)
+        and status_severity(change.computed_status) >= status_severity(flt.min_severity)
+    ]
+
+
+def divergence_key(subscription_id: str, change: MeasureDivergenceChanged) -> str:
+    """One notification per subscription and divergence episode."""
+    kind = NotificationKind.DIVERGENCE.value
+    return f"{subscription_id}:{change.measure_id}:{change.episode_id}:{kind}"
 
 
 def closes_episode(change: KpiStatusChanged) -> bool:

@@ -23,7 +23,25 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from services.alerts.domain.notifications import WEBHOOK_TYPES, NotificationKind
-from shared.events.contracts import KpiStatusChanged, status_severity
+from shared.events.contracts import (
+    KpiStatusChanged,
+    MeasureDivergenceChanged,
+    Status,
+    status_severity,
+)
+
+# What a notification reports: a KPI's or milestone's status change, or a measure's divergence.
+Change = KpiStatusChanged | MeasureDivergenceChanged
+
+
+def subject_of(change: Change) -> str:
+    """The catalogue id a change is about (a KPI, a milestone, or a measure)."""
+    return change.kpi_id if isinstance(change, KpiStatusChanged) else change.measure_id
+
+
+def status_of(change: Change) -> Status:
+    """The computed status a change reports."""
+    return change.status if isinstance(change, KpiStatusChanged) else change.computed_status
 
 
 class NotifiedChange(BaseModel):
@@ -34,7 +52,7 @@ class NotifiedChange(BaseModel):
     notification_id: str
     kind: NotificationKind
     reminder: int = 0
-    change: KpiStatusChanged
+    change: Change
     changed_at: AwareDatetime
     status_event_id: str
 
@@ -42,7 +60,7 @@ class NotifiedChange(BaseModel):
 def _severity(item: NotifiedChange) -> tuple[int, int, datetime, str]:
     return (
         0 if item.kind is NotificationKind.RECOVERED else 1,
-        status_severity(item.change.status),
+        status_severity(status_of(item.change)),
         item.changed_at,
         item.notification_id,
     )
@@ -58,6 +76,8 @@ def headline(items: Sequence[NotifiedChange]) -> NotifiedChange:
 
 def change_fields(item: NotifiedChange, api_url: str) -> dict[str, Any]:
     change = item.change
+    if isinstance(change, MeasureDivergenceChanged):
+        return divergence_fields(item, change, api_url)
     return {
         "type": WEBHOOK_TYPES[item.kind],
         "notification_id": item.notification_id,
@@ -74,6 +94,43 @@ def change_fields(item: NotifiedChange, api_url: str) -> dict[str, Any]:
         "explanation": change.explanation,
         "status_event_id": item.status_event_id,
         "link": f"{api_url.rstrip('/')}/v1/kpis/{change.kpi_id}",
+    }
+
+
+def divergence_fields(
+    item: NotifiedChange, change: MeasureDivergenceChanged, api_url: str
+) -> dict[str, Any]:
+    """A divergence in the same shape as a status change: the measure instead of a KPI
+    (`kpi_id` null, `kind` measure), the computed status as `status`, and the self-assessment
+    in `explanation`."""
+    rating = change.self_assessment.value if change.self_assessment else None
+    as_of = change.assessed_as_of.isoformat() if change.assessed_as_of else None
+    return {
+        "type": WEBHOOK_TYPES[item.kind],
+        "notification_id": item.notification_id,
+        "reminder": item.reminder,
+        "kpi_id": None,
+        "kind": "measure",
+        "measure_id": change.measure_id,
+        "ministries": list(change.ministries),
+        "previous_status": None,
+        "status": change.computed_status.value,
+        "episode_id": change.episode_id,
+        "evaluated_on": change.evaluated_on.isoformat(),
+        "changed_at": item.changed_at.isoformat(),
+        "explanation": {
+            "rule_id": f"divergence.{change.divergence.value}",
+            "message": f"the ministry rates the measure {rating} (as of {as_of}); its KPIs and "
+            f"milestones put it at {change.computed_status.value}",
+            "self_assessment": rating,
+            "assessed_as_of": as_of,
+            "divergence": change.divergence.value,
+            "previous_divergence": (
+                change.previous_divergence.value if change.previous_divergence else None
+            ),
+        },
+        "status_event_id": item.status_event_id,
+        "link": f"{api_url.rstrip('/')}/v1/measures/{change.measure_id}/status",
     }
 
 

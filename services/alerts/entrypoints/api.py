@@ -614,8 +614,8 @@ class WebhookChange(BaseModel):
     type: str = Field(examples=["kpi.slipped"])
     notification_id: str
     reminder: int = Field(description="0 for the first notification, n for the n-th reminder.")
-    kpi_id: str
-    kind: Literal["kpi", "milestone"]
+    kpi_id: str | None = Field(description="Null for a measure's divergence.")
+    kind: Literal["kpi", "milestone", "measure"]
     measure_id: str
     ministries: list[str]
     previous_status: Status | None
@@ -625,7 +625,9 @@ class WebhookChange(BaseModel):
     changed_at: datetime
     explanation: dict[str, Any] = Field(description="rule_id, message, inputs, evidence")
     status_event_id: str
-    link: str = Field(description="The KPI in the kpi service's API.")
+    link: str = Field(
+        description="The KPI (or, for a divergence, the measure's status) in the kpi service's API."
+    )
 
 
 class WebhookData(WebhookChange):
@@ -656,7 +658,9 @@ Changes for one subscription within the grouping window (default 30 s) arrive in
 of them (one entry when there is one change). Answer 2xx to acknowledge; anything else (or no
 answer in 15 s) is retried on a schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h,
 with jitter; `Retry-After` honoured); `410 Gone` disables the subscription.
-`measure.divergence` activates when the kpi service publishes self-assessment divergences."""
+`measure.divergence`: a ministry's self-assessment of a measure began to diverge from the status
+its KPIs and milestones give it (`kind` measure, `kpi_id` null, the self-assessment and the
+divergence level in `explanation`)."""
 
 
 def document_webhooks(app: FastAPI) -> None:
