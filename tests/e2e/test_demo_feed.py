@@ -120,6 +120,8 @@ def _wrong(seen: list[dict[str, Any]], scenario: Scenario) -> dict[str, tuple[st
     """Subjects whose latest published status is not the intended one: (intended, published)."""
     latest: dict[str, str] = {}
     for event in seen:
+        if event["type"] != "shinchoku.kpi.status_changed.v1":
+            continue  # a measure's divergence (the feed assesses measures) is not a status
         latest[event["data"]["kpi_id"]] = event["data"]["status"]
     return {
         subject_id: (status.value, latest.get(subject_id))
