@@ -8,7 +8,7 @@ from enum import Enum
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Response
-from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from services.alerts.adapters.store import Document
 from services.alerts.domain.notifications import NotificationKind, SubscriptionFilter
@@ -30,8 +30,33 @@ DeliveryState = Literal["pending", "delivered", "failed", "held", "cancelled"]
 NotificationState = Literal["waiting", "muted", "claimed", "batched", "dropped"]
 
 
+def _storable(value: Any) -> Any:
+    """Every string in a request body must be storable text: no NUL character (PostgreSQL-backed
+    FerretDB refuses it, a 503 that no retry cures) and no lone surrogate (not UTF-8)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text may not contain the NUL character (U+0000)")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValueError("text must be valid Unicode (no lone surrogates)") from error
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key)
+            _storable(item)
+    elif isinstance(value, list):
+        for item in value:
+            _storable(item)
+    return value
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        return _storable(data)
 
 
 # Subscriptions ---------------------------------------------------------------------------------
