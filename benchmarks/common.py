@@ -371,7 +371,8 @@ def observation_documents(kpis: Sequence[Document], start: int, count: int) -> l
     template = _raw_document(
         ministry_event_adapter.validate_python(
             observation_event(kpis[0]["id"], "prefill", 50.0, date.today())
-        )
+        ),
+        datetime.now(UTC),
     )
     oldest = date.today() - timedelta(days=4000)
     docs = []
