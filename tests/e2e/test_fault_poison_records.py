@@ -312,7 +312,7 @@ async def test_records_that_bypass_ingest_are_checked_again_by_kpi(
     kpi = services["kpi"]
     cases = {
         "another ministry's source": (
-            observation(secrets.token_hex(8), source="/ministries/mic"),
+            observation(secrets.token_hex(8), source="/ministries/mhlw"),
             "wrong_ministry",
         ),
         "an unknown ministry": (

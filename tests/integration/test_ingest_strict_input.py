@@ -34,7 +34,7 @@ pytestmark = pytest.mark.integration
 
 PROBLEMS = "https://shinchoku.example/problems/"
 ADMIN_TOKEN = secrets.token_urlsafe(16)
-COUNT_KPI = "kpi.5g-base-stations"  # unit base_stations (a count), owned by digital
+COUNT_KPI = "kpi.digital-promotion-volunteers"  # unit persons (a count), owned by digital and mic
 DEEP = b"[" * 900 + b"]" * 900
 
 
@@ -170,7 +170,7 @@ async def test_as_of_before_the_floor_is_refused(ingest: InProcessIngest, key: s
 async def test_a_count_is_a_non_negative_whole_number(
     ingest: InProcessIngest, key: str, value: float, status: int
 ) -> None:
-    """−50 base stations or 2.5 of them is impossible; 120,000 is fine."""
+    """−50 volunteers or 2.5 of them is impossible; 120,000 is fine."""
     answer = await post(ingest, key, body(kpi_event(value, kpi_id=COUNT_KPI)))
     assert answer.status_code == status, answer.text
     if status == 422:
