@@ -6,7 +6,10 @@ not a ValueError at all:
   unique; two values for one attribute would be read differently by different parsers);
 - ``NaN``, ``Infinity`` and ``-Infinity`` are not JSON;
 - deep nesting raises RecursionError (a 2 KB body of 900 nested arrays) or costs stack;
-- an integer literal of more than 4300 digits raises a plain ValueError.
+- an integer literal of more than 4300 digits raises a plain ValueError;
+- a NUL character (``\u0000``) is legal JSON but cannot be stored: PostgreSQL (under FerretDB)
+  refuses it in any text or JSON value, so a stored event holding one would fail every write
+  and read of it; CloudEvents 1.0 disallows control characters in its strings anyway.
 `loads_strict` refuses each with `InvalidJsonError` and a reason code.
 """
 
@@ -82,4 +85,25 @@ def loads_strict(text: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
         raise InvalidJsonError(str(error)) from None
     if isinstance(value, (dict, list)) and depth_exceeds(value, max_depth):
         raise InvalidJsonError(f"nested deeper than {max_depth} levels", "too_deep")
+    # The escape is the only way a NUL gets in (JSON forbids raw control characters); look at
+    # the decoded strings only when the text holds one, so a "\\u0000" text is not refused.
+    escaped = b"\\u0000" in text if isinstance(text, bytes) else "\\u0000" in text
+    if escaped and holds_nul(value):
+        raise InvalidJsonError("a string holds a NUL character (\\u0000)", "nul_character")
     return value
+
+
+def holds_nul(value: Any) -> bool:
+    """True when any string in `value` (object keys included) holds U+0000 (iterative)."""
+    stack: list[Any] = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.http.problems import add_problem_handlers
+from shared.http.problems import MalformedRequest, add_problem_handlers, problem_response
 from shared.metrics import HttpMetrics
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
@@ -117,6 +117,29 @@ def probes_router(registry: CollectorRegistry, timeout_s: float) -> APIRouter:
     return router
 
 
+class RefuseNulCharacters:
+    """Pure ASGI middleware: a path or query holding a NUL character is a 400 problem.
+
+    No route accepts one, and none may reach the store: PostgreSQL (under FerretDB) refuses NUL
+    in any text value, so a lookup by such an id would fail as "storage unavailable" (503)
+    instead of naming the caller's mistake."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope.get("path", "")
+            or b"%00" in scope.get("query_string", b"").lower()
+            or b"\x00" in scope.get("query_string", b"")
+        ):
+            request = Request(scope, receive)
+            problem = MalformedRequest("the path or query holds a NUL character (%00)")
+            await problem_response(problem, request)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def create_service_app(
     *,
     service: str,
@@ -140,6 +163,7 @@ def create_service_app(
     app.state.readiness = {}
     app.state.admin_token = None
     add_problem_handlers(app)
+    app.add_middleware(RefuseNulCharacters)
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics.create(service, registry))
     app.include_router(probes_router(registry, readiness_timeout_s))
     for router in routers:
