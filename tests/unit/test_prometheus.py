@@ -127,7 +127,9 @@ def test_the_local_rendering_of_the_configuration_is_valid() -> None:
     config = stack.render_local_prometheus_config()
     rendered = yaml.safe_load(config.read_text())
     jobs = {job["job_name"]: job for job in rendered["scrape_configs"]}
-    for service, port in zip(SERVICES, (8001, 8002, 8003), strict=True):
+    # The ports the stack renders with: 8001-8003 unless SHINCHOKU_*_PORT move them.
+    for service in SERVICES:
+        port = stack.SERVICE_PORTS[service]
         job = jobs[f"shinchoku-{service}"]
         (static,) = job["static_configs"]
         assert static["targets"] == [f"127.0.0.1:{port}"]
