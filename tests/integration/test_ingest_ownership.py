@@ -51,7 +51,7 @@ from tests.support.stack import StackEndpoints
 pytestmark = pytest.mark.integration
 
 ADMIN_TOKEN = secrets.token_urlsafe(16)
-PROBLEMS = "https://shinchoku.example/problems/"
+PROBLEMS = "/problems/"  # relative type URIs, resolved against the service (RFC 9457 3.1.1)
 SHARED_KPI = "kpi.mynumber-card-coverage"  # owners: digital (named) and mic (inferred)
 REGISTRY = "ms.registry-system-renewal"  # 法務省とデジタル庁において (line 1349)
 FIVE_G = "kpi.5g-population-coverage"  # mic, by remit (電波/5G)

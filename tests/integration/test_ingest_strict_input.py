@@ -32,7 +32,7 @@ from tests.support.ingest import (
 
 pytestmark = pytest.mark.integration
 
-PROBLEMS = "https://shinchoku.example/problems/"
+PROBLEMS = "/problems/"  # relative type URIs, resolved against the service (RFC 9457 3.1.1)
 ADMIN_TOKEN = secrets.token_urlsafe(16)
 COUNT_KPI = "kpi.digital-promotion-volunteers"  # unit persons (a count), owned by digital and mic
 DEEP = b"[" * 900 + b"]" * 900
