@@ -84,7 +84,9 @@ from benchmarks.common import (  # noqa: E402
     wait_group_stable,
     wait_until_quiet,
 )
+from shared.http.serve import HTTP_OVERRIDE, LOOP_OVERRIDE  # noqa: E402
 from shared.kafka import client_options  # noqa: E402
+from shared.settings import TopicSettings  # noqa: E402
 from tests.support.services import RunningService  # noqa: E402
 from tests.support.webhooks import WebhookReceiver, webhook_receiver  # noqa: E402
 
@@ -334,21 +336,48 @@ class Bench:
 
     async def ingest(self) -> None:
         s = self.s
-        self.say(f"ingest: {s.single_events} single POSTs, {s.events} events in batch POSTs")
         topics = await self.r.topic_set("ingest")
         database = await self.catalogue_database("ingest")
         key = await create_api_key(self.r.mongo, database)
+        # The same measurement on plain asyncio + h11 first (what uvicorn without [standard]
+        # serves on), then on the default uvloop + httptools: the server's share of the cost.
+        self.say(f"ingest on asyncio + h11: {s.single_events} single POSTs, {s.events} batched")
+        plain = await self.ingest_once(
+            "plain", topics, database, key, {LOOP_OVERRIDE: "asyncio", HTTP_OVERRIDE: "h11"}
+        )
+        self.say(f"ingest: {s.single_events} single POSTs, {s.events} events in batch POSTs")
+        single, batch, failures, rss = await self.ingest_once("default", topics, database, key, {})
+        for failure in (plain[2] + failures)[:3]:
+            self.notes.append(f"ingest: a request was not accepted: {failure}")
+        self.figure("ingest.asyncio_h11.single_events_per_s", plain[0].per_s)
+        self.figure("ingest.asyncio_h11.batch_events_per_s", plain[1].per_s)
+        self.figure("ingest.single_events_per_s", single.per_s)
+        self.figure("ingest.batch_events_per_s", batch.per_s)
+        self.figure("memory.ingest_peak_rss_mb", rss)
+        self.details["ingest"] = {
+            "single": asdict(single),
+            "batch": asdict(batch),
+            "asyncio_h11": {"single": asdict(plain[0]), "batch": asdict(plain[1])},
+            "not_accepted": len(failures) + len(plain[2]),
+        }
+        await self.r.drop_database(database)
+
+    async def ingest_once(
+        self, tag: str, topics: TopicSettings, database: str, key: str, extra: dict[str, str]
+    ) -> tuple[Rate, Rate, list[str], float]:
+        """Single then batch POSTs against one ingest process started with `extra` settings."""
+        s = self.s
         auth = {"authorization": f"Bearer {key}"}
         single_headers = {**auth, "content-type": "application/cloudevents+json"}
         batch_headers = {**auth, "content-type": "application/cloudevents-batch+json"}
-        env = service_env("ingest", self.r, topics, database)
+        env = service_env("ingest", self.r, topics, database, extra=extra)
         async with (
             services_running([("ingest", env)], self.r.log_dir) as (service,),
             httpx.AsyncClient(
                 base_url=service.url, timeout=120, limits=http_limits(s.single_clients)
             ) as http,
         ):
-            warm = observation_events(self.kpis, 200, tag="warm")
+            warm = observation_events(self.kpis, 200, tag=f"{tag}-warm")
             await http_drive(
                 http,
                 "/v1/events:batch",
@@ -357,7 +386,7 @@ class Bench:
                 2,
                 100,
             )
-            singles = observation_events(self.kpis, s.single_events, tag="single")
+            singles = observation_events(self.kpis, s.single_events, tag=f"{tag}-single")
             single, failures = await http_drive(
                 http,
                 "/v1/events",
@@ -367,7 +396,7 @@ class Bench:
                 1,
                 max_seconds=SINGLE_POSTS_MAX_S,
             )
-            batched = observation_events(self.kpis, s.events, tag="batch")
+            batched = observation_events(self.kpis, s.events, tag=f"{tag}-batch")
             bodies = [
                 json.dumps(batched[i : i + s.batch_size]).encode()
                 for i in range(0, len(batched), s.batch_size)
@@ -376,17 +405,7 @@ class Bench:
                 http, "/v1/events:batch", bodies, batch_headers, s.batch_clients, s.batch_size
             )
             rss = peak_rss_mb(service.process.pid)
-        for failure in (failures + batch_failures)[:3]:
-            self.notes.append(f"ingest: a request was not accepted: {failure}")
-        self.figure("ingest.single_events_per_s", single.per_s)
-        self.figure("ingest.batch_events_per_s", batch.per_s)
-        self.figure("memory.ingest_peak_rss_mb", rss)
-        self.details["ingest"] = {
-            "single": asdict(single),
-            "batch": asdict(batch),
-            "not_accepted": len(failures) + len(batch_failures),
-        }
-        await self.r.drop_database(database)
+        return single, batch, [*failures, *batch_failures], rss
 
     def report_ingest(self) -> None:
         s = self.s
@@ -413,6 +432,17 @@ class Bench:
             f"batch POSTs ({s.batch_size}/request, {s.batch_clients} clients)",
             f"{batch:,.0f} events/s",
             batch_note,
+        )
+        plain_single = self.figures["ingest.asyncio_h11.single_events_per_s"]
+        plain_batch = self.figures["ingest.asyncio_h11.batch_events_per_s"]
+        self.row(
+            "ingest",
+            "same, served on asyncio + h11 (single / batch)",
+            f"{plain_single:,.0f} / {plain_batch:,.0f} events/s",
+            f"uvloop + httptools: x{single / plain_single:.2f} single, "
+            f"x{batch / plain_batch:.2f} batch"
+            if plain_single and plain_batch
+            else "",
         )
 
     # -- 3 and 6. pipeline, horizontal -------------------------------------------------------

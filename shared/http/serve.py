@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Sequence
 
 import uvicorn
@@ -12,6 +13,9 @@ from fastapi import FastAPI
 # at start instead of silently serving on plain asyncio with h11 (several times slower per POST).
 LOOP = "uvloop"
 HTTP = "httptools"
+# For comparisons only (make bench measures ingest on plain asyncio + h11 beside the default).
+LOOP_OVERRIDE = "SHINCHOKU_UVICORN_LOOP"
+HTTP_OVERRIDE = "SHINCHOKU_UVICORN_HTTP"
 
 
 def server_config(app: FastAPI, *, host: str, port: int) -> uvicorn.Config:
@@ -20,8 +24,8 @@ def server_config(app: FastAPI, *, host: str, port: int) -> uvicorn.Config:
         app,
         host=host,
         port=port,
-        loop=LOOP,
-        http=HTTP,
+        loop=os.environ.get(LOOP_OVERRIDE, LOOP),
+        http=os.environ.get(HTTP_OVERRIDE, HTTP),
         log_config=None,
         access_log=False,
         lifespan="on",
