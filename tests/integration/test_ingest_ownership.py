@@ -210,7 +210,10 @@ async def test_ownership_changes_are_checked(ingest: InProcessIngest) -> None:
 
 def cli(database: str, endpoints: StackEndpoints, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHINCHOKU_")}
-    env.update({"SHINCHOKU_MONGO__URL": endpoints.mongo, "SHINCHOKU_MONGO__DATABASE": database})
+    # ingest's database holds the ownership record; `load` writes kpi's copy beside it
+    for service, name in (("INGEST", database), ("KPI", f"{database}_kpi")):
+        env[f"SHINCHOKU_{service}_MONGO__URL"] = endpoints.mongo
+        env[f"SHINCHOKU_{service}_MONGO__DATABASE"] = name
     return subprocess.run(
         [sys.executable, "-m", "shared.cli", "catalogue", *args],
         cwd=ROOT,
@@ -315,6 +318,7 @@ async def test_a_cli_change_reaches_ingest_within_the_ttl_and_survives_restart_a
         assert item["catalogue_ministries"] == ["mic"]
     finally:
         await mongo.drop_database(database)
+        await mongo.drop_database(f"{database}_kpi")
 
 
 async def test_a_reload_keeps_the_override_and_writes_nothing_new(
