@@ -21,11 +21,13 @@ from typing import Any
 import httpx
 import pytest
 
+from services.kpi.adapters.repository import KpiRepository
 from shared.catalogue_store import ITEMS
 from shared.kafka import ensure_topics
 from shared.logs import caused_by
 from shared.mongo import MongoClient
 from shared.settings import KafkaSettings, MongoSettings
+from tests.support.faults import eventually
 from tests.support.ingest import (
     STRUCTURED,
     bearer,
@@ -108,6 +110,7 @@ def scenario(
     key: str,
     log_dir: Path,
     status_tail: TopicTail,
+    mongo: MongoClient,
     loop: asyncio.AbstractEventLoop,
 ) -> dict[str, Any]:
     figures: dict[str, Any] = {}
@@ -161,7 +164,23 @@ def scenario(
             )
             assert reset.status_code == 200, reset.text
             figures["reset_seen_by_kpi_s"] = wait_for_owners(kpi, ["mic"])
+            # No event follows the reset: kpi re-evaluates the item itself, so its state (what
+            # scorecards and the metrics by ministry count) names the owners in force.
+            asyncio.run_coroutine_threadsafe(
+                wait_for_state_owners(mongo, databases["kpi"], ["mic"]), loop
+            ).result(timeout=PROPAGATION_BOUND_S + 30)
     return figures
+
+
+async def wait_for_state_owners(mongo: MongoClient, database: str, expected: list[str]) -> None:
+    repository = KpiRepository(mongo[database])
+
+    async def owners_match() -> bool:
+        return ((await repository.state(ITEM)) or {}).get("ministries") == expected
+
+    await eventually(
+        owners_match, timeout_s=PROPAGATION_BOUND_S, what=f"kpi's state of {ITEM} names {expected}"
+    )
 
 
 async def test_an_ownership_change_reaches_kpi_and_survives_restart_and_reload(
@@ -198,6 +217,7 @@ async def test_an_ownership_change_reaches_kpi_and_survives_restart_and_reload(
                 key,
                 tmp_path,
                 status_tail,
+                mongo,
                 asyncio.get_running_loop(),
             )
         print(
