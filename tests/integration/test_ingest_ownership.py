@@ -24,6 +24,7 @@ from services.ingest.settings import IngestSettings
 from shared.catalogue.loader import load_into, validated_catalogue
 from shared.catalogue.overrides import CHANGES, OVERRIDES, OwnershipStore
 from shared.catalogue_store import ITEMS
+from shared.http.problems import PROBLEM_BASE
 from shared.mongo import MongoClient
 from shared.settings import KafkaSettings, MongoSettings, TopicSettings
 from tests.support.ingest import (
@@ -51,7 +52,6 @@ from tests.support.stack import StackEndpoints
 pytestmark = pytest.mark.integration
 
 ADMIN_TOKEN = secrets.token_urlsafe(16)
-PROBLEMS = "https://shinchoku.example/problems/"
 SHARED_KPI = "kpi.mynumber-card-coverage"  # owners: digital (named) and mic (inferred)
 REGISTRY = "ms.registry-system-renewal"  # 法務省とデジタル庁において (line 1349)
 FIVE_G = "kpi.5g-population-coverage"  # mic, by remit (電波/5G)
@@ -107,7 +107,7 @@ def on(item_id: str, ministry: str) -> dict[str, Any]:
 def assert_refused_naming(answer: httpx.Response, owners: str) -> None:
     assert answer.status_code == 403, answer.text
     problem = answer.json()
-    assert problem["type"] == PROBLEMS + "wrong-ministry"
+    assert problem["type"] == PROBLEM_BASE + "wrong-ministry"
     assert f"it may be reported by: {owners}" in problem["detail"], problem
 
 
