@@ -6,7 +6,10 @@
   handler's per-call cost (database round trips) is spread over as many events as possible.
   Within a type, each partition's order is kept (one KPI's events stay in order). Events of
   different types are handed over type by type, so handlers of different types must not depend
-  on each other's order (Shinchoku's types concern different subjects).
+  on each other's order, except for ``ordered_types``: an event of such a type (an item's
+  ownership change) cuts its partition's records in two, and what precedes it is handed over
+  (by type, as above) before it, what follows after it. Such types are rare, so batches stay
+  large.
 - A handler may reject individual events (``Rejection``): those go to the dead-letter topic too.
 - A handler that raises is handled by what the failure says (``is_transient``):
   - transient (broker, database, network): the same events are retried with bounded backoff,
@@ -32,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -238,8 +241,10 @@ class ConsumerRunner:
         retry_backoff_s: tuple[float, float] = (0.2, 5.0),
         max_attempts: int = 3,
         health: ConsumerHealth | None = None,
+        ordered_types: Collection[str] = (),
     ) -> None:
         self._consumer = consumer
+        self._ordered_types = frozenset(ordered_types)
         self._dlq = dead_letter_producer
         self._dlq_topic = dead_letter_topic
         self._event_types = event_types
@@ -287,8 +292,11 @@ class ConsumerRunner:
         self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:
         self._partitions_in_hand = tuple(batches)
-        by_type: dict[str, list[tuple[ConsumerRecord[bytes, bytes], CloudEvent]]] = {}
+        # segment -> type -> events; a partition moves to the next segment around each event of
+        # an ordered type (segments 0, 2, 4... for the rest, 1, 3... for those).
+        segments: dict[int, dict[str, list[tuple[ConsumerRecord[bytes, bytes], CloudEvent]]]] = {}
         for records in batches.values():
+            segment = 0
             for record in records:
                 try:
                     event = decode_event(record.value, list(record.headers), self._event_types)
@@ -301,9 +309,15 @@ class ConsumerRunner:
                         record.topic, record.partition, record.offset, record.timestamp, record.key
                     ),
                 )
+                if event.type in self._ordered_types:
+                    segment += 1 if segment % 2 == 0 else 2
+                elif segment % 2 == 1:
+                    segment += 1
+                by_type = segments.setdefault(segment, {})
                 by_type.setdefault(event.type, []).append((record, event))
-        for run in by_type.values():
-            await self._dispatch(run)
+        for segment in sorted(segments):
+            for run in segments[segment].values():
+                await self._dispatch(run)
         next_offsets = {tp: records[-1].offset + 1 for tp, records in batches.items()}
         await self._commit(next_offsets)
         self._positions.update(next_offsets)
@@ -534,6 +548,7 @@ async def run_consumer(
     started: asyncio.Event | None = None,
     ownership: PartitionOwnership | None = None,
     health: ConsumerHealth | None = None,
+    ordered_types: Collection[str] = (),
 ) -> None:
     """Own a consumer for the life of the task: start (retrying while Kafka is away), run, stop.
     `ownership`, if given, is kept in step with the partitions the consumer holds; `health`, if
@@ -563,6 +578,7 @@ async def run_consumer(
             metrics=metrics,
             service=service,
             health=health,
+            ordered_types=ordered_types,
         )
         if started is not None:
             started.set()

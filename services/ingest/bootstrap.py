@@ -24,6 +24,7 @@ from services.ingest.handlers import (
     RateLimiter,
 )
 from services.ingest.metrics import IngestMetrics
+from services.ingest.ownership_sync import OwnershipPropagator
 from services.ingest.settings import IngestSettings
 from shared.catalogue.overrides import OwnershipStore
 from shared.events.validation import Rules
@@ -31,6 +32,7 @@ from shared.http.app import create_service_app
 from shared.kafka import create_producer, kafka_reachable
 from shared.logs import configure_logging, get_logger
 from shared.mongo import create_mongo_client, mongo_reachable
+from shared.tasks import TaskGroup, run_periodically
 
 log = get_logger(__name__)
 
@@ -55,6 +57,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         producer = create_producer(settings.kafka, client_suffix="ingest")
         mongo = create_mongo_client(settings.mongo, app_name="shinchoku-ingest")
+        tasks = TaskGroup()
         receipts = ReceiptStore(
             mongo,
             settings.mongo.database,
@@ -77,13 +80,21 @@ def create_app(
             catalogue = CachedCatalogue(mongo, database, settings.catalogue_cache_ttl_s)
             ownership = OwnershipStore(mongo[database])
             await ownership.ensure_indexes()
-            app.state.ownership_admin = OwnershipAdmin(ownership, catalogue, clock)
+            publisher = KafkaEventPublisher(
+                producer, settings.topics.events, settings.kafka.delivery_timeout_s
+            )
+            propagator = OwnershipPropagator(ownership, publisher, clock)
+            app.state.ownership_admin = OwnershipAdmin(ownership, catalogue, clock, propagator)
+            # At start (changes left unpublished, or recorded before propagation existed) and
+            # then periodically (a failed publish, changes made with the CLI).
+            tasks.start(
+                "ownership_publisher",
+                run_periodically(propagator.round, idle_s=settings.ownership_publish_interval_s),
+            )
             app.state.ingest_handler = IngestHandler(
                 catalogue=catalogue,
                 receipts=receipts,
-                publisher=KafkaEventPublisher(
-                    producer, settings.topics.events, settings.kafka.delivery_timeout_s
-                ),
+                publisher=publisher,
                 metrics=metrics,
                 clock=clock,
                 max_record_bytes=settings.limits.max_event_bytes,
@@ -100,6 +111,7 @@ def create_app(
             )
             yield
         finally:
+            await tasks.stop()
             await receipts.__aexit__(None, None, None)
             await producer.stop()
             await mongo.close()

@@ -20,6 +20,7 @@ from services.ingest.adapters.receipts import Claim, ReceiptStore, new_batch_id
 from services.ingest.domain.keys import KeyRecord, check_source, parse_key, verify
 from services.ingest.domain.rate_limit import TokenBucket
 from services.ingest.metrics import IngestMetrics
+from services.ingest.ownership_sync import OwnershipPropagator
 from shared.catalogue.overrides import OwnershipChange, OwnershipStore
 from shared.events.cloudevents import CloudEvent
 from shared.events.contracts import MeasureAssessed, subject_id
@@ -143,26 +144,38 @@ class OwnershipAdmin:
     store: OwnershipStore
     catalogue: CachedCatalogue
     clock: Callable[[], datetime]
+    # Publishes recorded changes to the kpi service (services/ingest/ownership_sync.py).
+    propagator: OwnershipPropagator | None = None
 
     async def set(
         self, item_id: str, owners: Sequence[str], reason: str, changed_by: str
     ) -> OwnershipChange:
         """Raises `UnknownItemError`. Effective at once here, within the catalogue cache TTL on
-        every other instance."""
+        every other instance; raises `OwnershipNotPropagated` (the change recorded and in force
+        here) when it could not be published to the kpi service yet."""
         change = await self.store.set_owners(
             item_id, owners, reason=reason, changed_by=changed_by, now=self.clock()
         )
-        self.catalogue.invalidate()
         self._log(change)
+        await self._propagate()
         return change
 
     async def reset(self, item_id: str, reason: str, changed_by: str) -> OwnershipChange:
         change = await self.store.reset_owners(
             item_id, reason=reason, changed_by=changed_by, now=self.clock()
         )
-        self.catalogue.invalidate()
         self._log(change)
+        await self._propagate()
         return change
+
+    async def _propagate(self) -> None:
+        # Published before this instance's cache shows the change: an event it accepts on the
+        # new owners' word lands after the change in the item's partition.
+        try:
+            if self.propagator is not None:
+                await self.propagator.publish_pending()
+        finally:
+            self.catalogue.invalidate()
 
     async def view(self, item_id: str) -> tuple[dict[str, Any], list[OwnershipChange]]:
         """The item as loaded (owners in force, the release's, the override) and its history."""
@@ -175,6 +188,7 @@ class OwnershipAdmin:
         log.info(
             "item_owners_changed",
             kpi_id=change.item_id,
+            change_id=change.change_id,
             action=change.action,
             owners=change.owners,
             previous=change.previous,

@@ -19,12 +19,16 @@ from services.kpi.entrypoints.limits import ReadLimiter
 from services.kpi.entrypoints.status_api import router as status_router
 from services.kpi.handlers import KpiHandler
 from services.kpi.metrics import KpiMetrics
+from services.kpi.ownership import OwnershipChanges
 from services.kpi.queries import KpiQueries
 from services.kpi.settings import KpiSettings
+from shared.catalogue.overrides import OwnershipStore
 from shared.catalogue_store import CatalogueStore
 from shared.consumer import ConsumerHealth, run_consumer
 from shared.events.contracts import (
     MINISTRY_EVENT_TYPES,
+    OWNERSHIP_EVENT_TYPES,
+    ItemOwnersChangedEvent,
     KpiObservedEvent,
     MeasureAssessedEvent,
     MilestoneReportedEvent,
@@ -103,6 +107,9 @@ def create_app(
                 clock=clock,
                 ownership=ownership,
             )
+            ownership_changes = OwnershipChanges(
+                store=OwnershipStore(db), redefine=handler.redefine, clock=utc_now
+            )
             divergences = DivergenceTracker(
                 db,
                 KpiQueries(repository, catalogue),
@@ -116,13 +123,16 @@ def create_app(
                     settings=settings,
                     topic=settings.topics.events,
                     group_id=settings.consumer_group,
-                    event_types=MINISTRY_EVENT_TYPES,
+                    event_types={**MINISTRY_EVENT_TYPES, **OWNERSHIP_EVENT_TYPES},
                     # Each batch, then the divergence of the measures it concerns.
                     handlers={
                         KpiObservedEvent.TYPE: divergences.after(handler.on_subject_events),
                         MilestoneReportedEvent.TYPE: divergences.after(handler.on_subject_events),
                         MeasureAssessedEvent.TYPE: divergences.after(handler.on_assessments),
+                        ItemOwnersChangedEvent.TYPE: ownership_changes.on_owners_changed,
                     },
+                    # An item's events after an ownership change are judged with its new owners.
+                    ordered_types=OWNERSHIP_EVENT_TYPES,
                     metrics=consumer_metrics,
                     dead_letter_producer=producer,
                     service="kpi",

@@ -261,6 +261,20 @@ class KpiHandler:
             self._refresh_status_gauge()
         return changed
 
+    async def redefine(self, subject_ids: Sequence[str]) -> None:
+        """Catalogue entries changed in the database at run time (an ownership change,
+        services/kpi/ownership.py): their cached definitions are read again, and the subjects
+        this instance writes are re-evaluated, so their states (scorecards, metrics by ministry)
+        and later status changes carry the change."""
+        async with self.lock:
+            for subject_id in subject_ids:
+                self._catalogue.pop(subject_id, None)
+            definitions = await self._definitions(list(subject_ids))
+            owned = {s: d for s, d in definitions.items() if self.ownership.owns(s)}
+            if owned:
+                await self._update(owned, {})
+                self._refresh_status_gauge()
+
     async def flush_outboxes(self) -> None:
         """Publish status changes stored but not acknowledged (after a crash)."""
         async with self.lock:
@@ -391,6 +405,8 @@ class KpiHandler:
             and transition.event is None
             and doc.get("evaluation") == evaluation_doc
             and doc.get("aggregate") == aggregate
+            # owners changed at run time or by a catalogue load: the state says who owns it
+            and doc.get("ministries") == list(definition.ministries)
         ):
             return None
         seq = int(doc["seq"]) if doc else 0

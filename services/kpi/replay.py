@@ -27,11 +27,15 @@ from services.kpi.domain.rules import evaluate_kpi, evaluate_milestone
 from services.kpi.domain.state import KpiState, MilestoneState
 from services.kpi.handlers import KpiHandler
 from services.kpi.metrics import KpiMetrics
+from services.kpi.ownership import OwnershipChanges
 from services.kpi.settings import KpiSettings
+from shared.catalogue.overrides import OwnershipStore
 from shared.catalogue_store import ITEMS, MEASURES, MINISTRIES, CatalogueStore
 from shared.consumer import ConsumerRunner
 from shared.events.contracts import (
     MINISTRY_EVENT_TYPES,
+    OWNERSHIP_EVENT_TYPES,
+    ItemOwnersChangedEvent,
     KpiObservedEvent,
     MeasureAssessedEvent,
     MilestoneReportedEvent,
@@ -117,12 +121,19 @@ async def replay(settings: KpiSettings, *, keep: bool = False) -> ReplayReport:
             consumer=consumer,
             dead_letter_producer=None,
             dead_letter_topic=None,
-            event_types=MINISTRY_EVENT_TYPES,
+            event_types={**MINISTRY_EVENT_TYPES, **OWNERSHIP_EVENT_TYPES},
             handlers={
                 KpiObservedEvent.TYPE: handler.on_subject_events,
                 MilestoneReportedEvent.TYPE: handler.on_subject_events,
                 MeasureAssessedEvent.TYPE: handler.on_assessments,
+                # the copied catalogue's owners are the latest; applied again in order
+                ItemOwnersChangedEvent.TYPE: OwnershipChanges(
+                    store=OwnershipStore(replay_db),
+                    redefine=handler.redefine,
+                    clock=lambda: datetime.now(UTC),
+                ).on_owners_changed,
             },
+            ordered_types=OWNERSHIP_EVENT_TYPES,
             metrics=ConsumerMetrics.create("replay", CollectorRegistry()),
             service="replay",
         )

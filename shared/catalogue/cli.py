@@ -78,10 +78,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "set-owners",
         help="change who may report a KPI or milestone, at run time (reason required)",
         description=(
-            "Replace an item's owners in the loaded catalogue (SHINCHOKU_MONGO__URL, "
-            "SHINCHOKU_MONGO__DATABASE) until reset: recorded in the item's history with the "
-            "reason, who and when; seen by ingest within its catalogue cache TTL (5 s); kept by "
-            "later `catalogue load`s, which report it. The same as PUT "
+            "Replace an item's owners in ingest's copy of the catalogue "
+            "(SHINCHOKU_INGEST_MONGO__URL, SHINCHOKU_INGEST_MONGO__DATABASE), which holds the "
+            "ownership record, until reset: recorded in the item's history with the reason, who "
+            "and when; seen by ingest within its catalogue cache TTL (5 s) and published by a "
+            "running ingest to the kpi service within its ownership_publish_interval_s (5 s); "
+            "kept by later `catalogue load`s, which report it. The same as PUT "
             "/v1/admin/items/{item_id}/owners on ingest."
         ),
     )
@@ -248,6 +250,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace) -> int:
     # Imported here so `catalogue show`/`validate` do not pay for the MongoDB client.
     from shared.catalogue.loader import load_into, validated_catalogue
+    from shared.catalogue.overrides import read_overrides
     from shared.mongo import create_mongo_client, mongo_reachable
     from shared.settings import InfraSettings
 
@@ -267,6 +270,18 @@ def _load(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         now = datetime.now(UTC)
+        # The run-time owners are ingest's record (it owns the ownership history and publishes
+        # each change to kpi): every copy is written with them, so a reload cannot undo in
+        # kpi's copy a change kpi has applied, nor miss one it has not received yet.
+        owner = settings.ingest_mongo
+        mongo = create_mongo_client(owner, app_name="shinchoku-catalogue")
+        try:
+            if not await mongo_reachable(mongo, owner.server_selection_timeout_ms / 1000):
+                print(f"MongoDB at {owner.url} did not answer", file=sys.stderr)
+                return 1
+            overrides = await read_overrides(mongo[owner.database])
+        finally:
+            await mongo.close()
         # One copy per service that reads the catalogue (each owns its database).
         for database in settings.catalogue_databases().values():
             mongo = create_mongo_client(database, app_name="shinchoku-catalogue")
@@ -274,7 +289,9 @@ def _load(args: argparse.Namespace) -> int:
                 if not await mongo_reachable(mongo, database.server_selection_timeout_ms / 1000):
                     print(f"MongoDB at {database.url} did not answer", file=sys.stderr)
                     return 1
-                report = await load_into(mongo[database.database], catalogue, now=now)
+                report = await load_into(
+                    mongo[database.database], catalogue, now=now, overrides=overrides
+                )
             finally:
                 await mongo.close()
             print(report.summary())
@@ -290,14 +307,17 @@ def _run_on_store(action: Callable[[OwnershipStore], Awaitable[int]]) -> int:
 
     settings = InfraSettings()
 
+    # Ingest's database holds the ownership record (its history, and what it publishes to kpi).
+    database = settings.ingest_mongo
+
     async def run() -> int:
-        mongo = create_mongo_client(settings.mongo, app_name="shinchoku-catalogue")
+        mongo = create_mongo_client(database, app_name="shinchoku-catalogue")
         try:
-            if not await mongo_reachable(mongo, settings.mongo.server_selection_timeout_ms / 1000):
-                print(f"MongoDB at {settings.mongo.url} did not answer", file=sys.stderr)
+            if not await mongo_reachable(mongo, database.server_selection_timeout_ms / 1000):
+                print(f"MongoDB at {database.url} did not answer", file=sys.stderr)
                 return 1
             try:
-                return await action(OwnershipStore(mongo[settings.mongo.database]))
+                return await action(OwnershipStore(mongo[database.database]))
             except UnknownItemError as exc:
                 print(
                     f"no catalogue item {exc.args[0]!r} (is the catalogue loaded?)", file=sys.stderr
@@ -317,6 +337,13 @@ def _print_change(change: OwnershipChange) -> None:
     )
 
 
+def _print_pending() -> None:
+    print(
+        "recorded; a running ingest publishes it to the kpi service "
+        "(shinchoku.item.owners_changed.v1) within its ownership_publish_interval_s"
+    )
+
+
 def _set_owners(args: argparse.Namespace) -> int:
     known = {m.code for m in load_catalogue().ministries}
     unknown = [code for code in args.owners if code not in known]
@@ -333,6 +360,7 @@ def _set_owners(args: argparse.Namespace) -> int:
             now=datetime.now(UTC),
         )
         _print_change(change)
+        _print_pending()
         return 0
 
     return _run_on_store(action)
@@ -344,6 +372,7 @@ def _reset_owners(args: argparse.Namespace) -> int:
             args.item_id, reason=args.reason, changed_by=args.changed_by, now=datetime.now(UTC)
         )
         _print_change(change)
+        _print_pending()
         return 0
 
     return _run_on_store(action)

@@ -11,7 +11,10 @@ back is written again as active.
 Run-time ownership overrides (`shared.catalogue.overrides`, set through the ingest admin API
 or ``shinchoku catalogue set-owners``) win over the file: every item with an override is written
 with the override's owners, and the report lists each one beside the release's owners, so a
-reload never silently undoes a change an operator made.
+reload never silently undoes a change an operator made. The overrides are those of the database
+that owns the ownership record (ingest's: ``shinchoku catalogue load`` reads them there and
+applies them to every copy it writes, kpi's included), or of the database written when none is
+given.
 
 The catalogue is validated first (`shared.catalogue.validate`); an invalid catalogue raises
 `CatalogueError` listing every problem, and nothing is written. The version record is written
@@ -34,7 +37,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.catalogue.model import Catalogue
-from shared.catalogue.overrides import OVERRIDES, apply_override
+from shared.catalogue.overrides import apply_override, read_overrides
 from shared.catalogue.validate import CatalogueError, validate_files
 from shared.catalogue_store import (
     ACTIVE,
@@ -237,9 +240,14 @@ async def _sync(
 
 
 async def load_into(
-    db: AsyncDatabase[Document], catalogue: Catalogue, *, now: datetime
+    db: AsyncDatabase[Document],
+    catalogue: Catalogue,
+    *,
+    now: datetime,
+    overrides: Mapping[str, Document] | None = None,
 ) -> LoadReport:
-    """Upsert `catalogue` into `db`; see the module docstring. `now` stamps what is written."""
+    """Upsert `catalogue` into `db`; see the module docstring. `now` stamps what is written;
+    `overrides` (item id -> override) are the run-time owners to keep, `db`'s own when None."""
     started = time.perf_counter()
     documents = catalogue_documents(catalogue)
     report = LoadReport(version=documents.version, database=db.name)
@@ -250,7 +258,9 @@ async def load_into(
     report.ministries = await _sync(
         db[MINISTRIES], documents.ministries, version=documents.version, now=now
     )
-    items, report.ownership_overrides = await _with_overrides(db, documents.items)
+    if overrides is None:
+        overrides = await read_overrides(db)
+    items, report.ownership_overrides = _with_overrides(overrides, documents.items)
     report.items = await _sync(db[ITEMS], items, version=documents.version, now=now)
 
     record = documents.version_record
@@ -281,10 +291,9 @@ async def load_into(
     return report
 
 
-async def _with_overrides(
-    db: AsyncDatabase[Document], items: Sequence[Document]
+def _with_overrides(
+    overrides: Mapping[str, Document], items: Sequence[Document]
 ) -> tuple[list[Document], list[OwnershipDivergence]]:
-    overrides = {doc["_id"]: doc async for doc in db[OVERRIDES].find({})}
     out: list[Document] = []
     divergences: list[OwnershipDivergence] = []
     for item in items:

@@ -16,6 +16,14 @@ and a name. Three collections hold it, in the database the catalogue is loaded i
   (reason, who, when). Every reader (ingest's ownership check, the kpi service's ministry
   labels, alerts' filters) sees the owners in force without knowing about overrides.
 
+Propagation to the kpi service (which keeps its own copy of the catalogue, in its own
+database): ingest owns the ownership record. Each change is recorded here first, unpropagated
+(``propagated_at`` unset); ingest then publishes it as a ``shinchoku.item.owners_changed.v1``
+event keyed by the item id (its id derived from the change's, so publishing again is the same
+event) and marks it propagated. kpi applies it to its copy with `apply_received`, once per
+change id, in the item's partition order. Changes recorded before propagation existed have no
+``propagated_at`` and are published on ingest's next start.
+
 Reconciliation with ``shinchoku catalogue load``: the run-time override wins. The loader
 applies every override to the item documents it writes (`apply_override`), so a reload never
 silently undoes one, and reports each override with the release's owners beside it (a
@@ -30,6 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bson import ObjectId
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -42,6 +51,7 @@ __all__ = [
     "OwnershipStore",
     "UnknownItemError",
     "apply_override",
+    "read_overrides",
     "release_content",
 ]
 
@@ -89,6 +99,16 @@ def apply_override(item: Mapping[str, Any], override: Mapping[str, Any]) -> Docu
     }
 
 
+async def read_overrides(db: AsyncDatabase[Document]) -> dict[str, Document]:
+    """Every override in force in `db`, by item id."""
+    return {doc["_id"]: doc async for doc in db[OVERRIDES].find({})}
+
+
+def _change_key(change_id: str) -> Any:
+    """The `_id` of a change document: ingest's are ObjectIds, kpi's received ones strings."""
+    return ObjectId(change_id) if ObjectId.is_valid(change_id) else change_id
+
+
 @dataclass(frozen=True)
 class OwnershipChange:
     item_id: str
@@ -99,9 +119,12 @@ class OwnershipChange:
     reason: str
     changed_by: str
     changed_at: datetime
+    # The change document's id (a string): what the published event's id is derived from.
+    change_id: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "change_id": self.change_id,
             "item_id": self.item_id,
             "action": self.action,
             "owners": self.owners,
@@ -126,6 +149,7 @@ class OwnershipChange:
             reason=doc["reason"],
             changed_by=doc["changed_by"],
             changed_at=changed_at,
+            change_id=str(doc["_id"]),
         )
 
 
@@ -143,7 +167,63 @@ class OwnershipStore:
         await self._db[CHANGES].create_index([("item_id", ASCENDING), ("changed_at", ASCENDING)])
 
     async def overrides(self) -> dict[str, Document]:
-        return {doc["_id"]: doc async for doc in self._db[OVERRIDES].find({})}
+        return await read_overrides(self._db)
+
+    async def unpropagated(self) -> list[OwnershipChange]:
+        """Changes recorded but not yet published, oldest first (the order to publish in)."""
+        cursor = (
+            self._db[CHANGES]
+            .find({"propagated_at": None})
+            .sort([("changed_at", ASCENDING), ("_id", ASCENDING)])
+        )
+        return [OwnershipChange.of(doc) async for doc in cursor]
+
+    async def mark_propagated(self, change_ids: Sequence[str], now: datetime) -> None:
+        if change_ids:
+            await self._db[CHANGES].update_many(
+                {"_id": {"$in": [_change_key(c) for c in change_ids]}},
+                {"$set": {"propagated_at": now}},
+            )
+
+    async def apply_received(self, change: OwnershipChange, *, now: datetime) -> bool:
+        """Apply a change published by the database that owns the record (ingest's) to this
+        copy of the catalogue (kpi's): the same override, the same item document as there.
+        Idempotent by change id: False when this change was applied already. An item this copy
+        does not hold keeps the override for when it is loaded."""
+        if await self._db[CHANGES].find_one({"_id": change.change_id}, {"_id": 1}) is not None:
+            return False
+        item = await self._db[ITEMS].find_one({"_id": change.item_id})
+        release = release_content(item) if item is not None else {}
+        if change.action == "set":
+            override = {
+                "owners": _dedupe(change.owners),
+                "reason": change.reason,
+                "changed_by": change.changed_by,
+                "changed_at": change.changed_at,
+            }
+            await self._db[OVERRIDES].replace_one({"_id": change.item_id}, override, upsert=True)
+            if item is not None:
+                await self._write_item(item, apply_override(release, override))
+        else:
+            await self._db[OVERRIDES].delete_one({"_id": change.item_id})
+            if item is not None:
+                await self._write_item(item, release)
+        # Recorded last: a crash before this applies the same change again on redelivery.
+        await self._db[CHANGES].insert_one(
+            {
+                "_id": change.change_id,
+                "item_id": change.item_id,
+                "action": change.action,
+                "owners": list(change.owners),
+                "previous": list((item or {}).get("ministries") or []),
+                "catalogue_owners": list(release.get("ministries") or []),
+                "reason": change.reason,
+                "changed_by": change.changed_by,
+                "changed_at": change.changed_at,
+                "received_at": now,
+            }
+        )
+        return True
 
     async def history(self, item_id: str) -> list[OwnershipChange]:
         cursor = self._db[CHANGES].find({"item_id": item_id}).sort("changed_at", ASCENDING)
@@ -206,7 +286,9 @@ class OwnershipStore:
         changed_by: str,
         now: datetime,
     ) -> OwnershipChange:
+        doc_id = ObjectId()
         change = OwnershipChange(
+            change_id=str(doc_id),
             item_id=item_id,
             action=action,
             owners=owners,
@@ -218,6 +300,7 @@ class OwnershipStore:
         )
         await self._db[CHANGES].insert_one(
             {
+                "_id": doc_id,
                 "item_id": item_id,
                 "action": action,
                 "owners": change.owners,
@@ -226,6 +309,8 @@ class OwnershipStore:
                 "reason": reason,
                 "changed_by": changed_by,
                 "changed_at": now,
+                # Set once the change is on the events topic (services/ingest publishes it).
+                "propagated_at": None,
             }
         )
         return change

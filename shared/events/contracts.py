@@ -4,6 +4,9 @@ Ministry events (topic ``shinchoku.events.v1``):
   - ``shinchoku.kpi.observed.v1``        a KPI value as of a date
   - ``shinchoku.milestone.reported.v1``  progress on a dated deliverable
   - ``shinchoku.measure.assessed.v1``    the ministry's own rating of a measure
+  - ``shinchoku.item.owners_changed.v1`` who may report an item changed at run time (published
+                                          by ingest, which owns the ownership record; keyed by
+                                          the item id, so it is ordered among the item's events)
 Status events (topic ``shinchoku.status.v1``):
   - ``shinchoku.kpi.status_changed.v1``  the kpi service's computed status changed
   - ``shinchoku.measure.divergence_changed.v1``  a ministry's self-assessment of a measure and
@@ -55,6 +58,10 @@ def _iso_date(value: object) -> object:
 
 JsonNumber = Annotated[float, BeforeValidator(_json_number)]
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+# The one source kpi accepts an ownership change from (docs/contracts/README.md, its limit).
+INGEST_SOURCE = "/services/ingest"
+OWNERS_EVENT_ID_PREFIX = "owners:"
 
 
 class _Data(BaseModel):
@@ -184,6 +191,26 @@ class MeasureDivergenceChanged(_Data):
         )
 
 
+class ItemOwnersChanged(_Data):
+    """An item's owners changed at run time (shared.catalogue.overrides): set or reset."""
+
+    item_id: str = Field(min_length=1, max_length=128, examples=["kpi.5g-population-coverage"])
+    action: Literal["set", "reset"] = Field(
+        description="set: an override; reset: back to the catalogue release's owners"
+    )
+    owners: list[str] = Field(
+        min_length=1,
+        max_length=30,
+        description="The ministry codes that may report the item after the change.",
+    )
+    change_id: str = Field(
+        min_length=1, max_length=64, description="The change's id in ingest's history."
+    )
+    reason: str = Field(max_length=500)
+    changed_by: str = Field(max_length=200)
+    changed_at: datetime
+
+
 class MinistryCloudEvent(CloudEvent):
     """An event a ministry sends: its source is exactly ``/ministries/{code}``."""
 
@@ -222,6 +249,12 @@ class KpiStatusChangedEvent(CloudEvent):
     data: KpiStatusChanged
 
 
+class ItemOwnersChangedEvent(CloudEvent):
+    TYPE: ClassVar[str] = "shinchoku.item.owners_changed.v1"
+    type: Literal["shinchoku.item.owners_changed.v1"]
+    data: ItemOwnersChanged
+
+
 MinistryEvent = Annotated[
     KpiObservedEvent | MilestoneReportedEvent | MeasureAssessedEvent, Field(discriminator="type")
 ]
@@ -240,7 +273,15 @@ STATUS_EVENT_TYPES: dict[str, type[CloudEvent]] = {
     KpiStatusChangedEvent.TYPE: KpiStatusChangedEvent,
     MeasureDivergenceChangedEvent.TYPE: MeasureDivergenceChangedEvent,
 }
-ALL_EVENT_TYPES: dict[str, type[CloudEvent]] = {**MINISTRY_EVENT_TYPES, **STATUS_EVENT_TYPES}
+# Also on the events topic, from ingest (never accepted from a ministry over HTTP).
+OWNERSHIP_EVENT_TYPES: dict[str, type[CloudEvent]] = {
+    ItemOwnersChangedEvent.TYPE: ItemOwnersChangedEvent
+}
+ALL_EVENT_TYPES: dict[str, type[CloudEvent]] = {
+    **MINISTRY_EVENT_TYPES,
+    **OWNERSHIP_EVENT_TYPES,
+    **STATUS_EVENT_TYPES,
+}
 
 ministry_event_adapter: TypeAdapter[
     KpiObservedEvent | MilestoneReportedEvent | MeasureAssessedEvent
@@ -260,6 +301,8 @@ def subject_id(event: CloudEvent) -> str:
         return data.kpi_id
     if isinstance(data, MeasureDivergenceChanged):
         return data.measure_id
+    if isinstance(data, ItemOwnersChanged):
+        return data.item_id
     return event.subject or ""
 
 
@@ -280,5 +323,27 @@ def new_status_event(
         subject=change.kpi_id,
         time=time,
         partitionkey=change.kpi_id,
+        data=change,
+    )
+
+
+def owners_changed_event_id(change_id: str) -> str:
+    """The event id of an ownership change: derived from the change, so publishing it again
+    (after a failed attempt) is the same event, recognised by source + id."""
+    return f"{OWNERS_EVENT_ID_PREFIX}{change_id}"
+
+
+def new_owners_changed_event(
+    change: ItemOwnersChanged, *, time: datetime, source: str = INGEST_SOURCE
+) -> ItemOwnersChangedEvent:
+    return ItemOwnersChangedEvent(
+        specversion="1.0",
+        id=owners_changed_event_id(change.change_id),
+        source=source,
+        type="shinchoku.item.owners_changed.v1",
+        subject=change.item_id,
+        time=time,
+        # Keyed like the item's ministry events: same partition, ordered among them.
+        partitionkey=change.item_id,
         data=change,
     )

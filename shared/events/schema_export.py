@@ -26,6 +26,7 @@ from pydantic.json_schema import models_json_schema
 from shared.events.cloudevents import CLOUDEVENTS_JSON, CloudEvent
 from shared.events.contracts import (
     ALL_EVENT_TYPES,
+    ItemOwnersChangedEvent,
     KpiObservedEvent,
     KpiStatusChangedEvent,
     MeasureAssessedEvent,
@@ -58,6 +59,13 @@ MESSAGES: tuple[tuple[str, type[CloudEvent], str, str], ...] = (
         MeasureAssessedEvent,
         "A ministry rated one of its measures (on track, at risk, off track).",
         "data.measure_id",
+    ),
+    (
+        "ItemOwnersChanged",
+        ItemOwnersChangedEvent,
+        "Who may report a KPI or milestone changed at run time (published by ingest, which "
+        "records the change; applied by kpi to its copy of the catalogue).",
+        "data.item_id",
     ),
     (
         "KpiStatusChanged",
@@ -123,6 +131,25 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "rating": "at_risk",
             "as_of": "2024-03-31",
             "narrative": "Support-desk staffing behind plan in two prefectures.",
+        },
+    },
+    "ItemOwnersChanged": {
+        "specversion": "1.0",
+        "id": "owners:6750a1c2e4b0a1b2c3d4e5f6",
+        "source": "/services/ingest",
+        "type": "shinchoku.item.owners_changed.v1",
+        "subject": "kpi.5g-population-coverage",
+        "time": "2026-12-04T09:00:00.120000+00:00",
+        "datacontenttype": "application/json",
+        "partitionkey": "kpi.5g-population-coverage",
+        "data": {
+            "item_id": "kpi.5g-population-coverage",
+            "action": "set",
+            "owners": ["mic", "digital"],
+            "change_id": "6750a1c2e4b0a1b2c3d4e5f6",
+            "reason": "the Digital Agency co-reports during the transition",
+            "changed_by": "ops: Sato (Digital Agency)",
+            "changed_at": "2026-12-04T09:00:00.000000+00:00",
         },
     },
     "KpiStatusChanged": {
@@ -228,6 +255,7 @@ def asyncapi_document(topics: TopicSettings | None = None) -> dict[str, Any]:
     schemas: dict[str, Any] = top.get("$defs", {})
     ministry = ["KpiObserved", "MilestoneReported", "MeasureAssessed"]
     status = ["KpiStatusChanged", "MeasureDivergenceChanged"]
+    on_events_topic = [*ministry, "ItemOwnersChanged"]
 
     def refs(names: list[str]) -> dict[str, Any]:
         return {n: {"$ref": f"#/components/messages/{n}"} for n in names}
@@ -282,8 +310,10 @@ def asyncapi_document(topics: TopicSettings | None = None) -> dict[str, Any]:
                 "address": topics.events,
                 "title": "Ministry events",
                 "description": "What ministries report, published by the ingest service after "
-                "validation against the catalogue (acks=all, idempotent producer).",
-                "messages": refs(ministry),
+                "validation against the catalogue (acks=all, idempotent producer); and the "
+                "run-time ownership changes ingest records, keyed by the item like its reports "
+                "so each is ordered among them.",
+                "messages": refs(on_events_topic),
                 "bindings": kafka_channel(),
             },
             "statusChanges": {
@@ -301,7 +331,7 @@ def asyncapi_document(topics: TopicSettings | None = None) -> dict[str, Any]:
                 "headers), with `dlq_reason`, `dlq_detail`, `dlq_service`, "
                 "`dlq_source_topic`, `dlq_source_partition`, `dlq_source_offset` and `dlq_time` "
                 "headers added.",
-                "messages": refs(ministry),
+                "messages": refs(on_events_topic),
                 "bindings": kafka_channel(),
             },
         },
@@ -317,6 +347,20 @@ def asyncapi_document(topics: TopicSettings | None = None) -> dict[str, Any]:
                 "channel": {"$ref": "#/channels/ministryEvents"},
                 "summary": "The kpi service folds ministry events into KPI and milestone state.",
                 "messages": [{"$ref": f"#/channels/ministryEvents/messages/{n}"} for n in ministry],
+            },
+            "publishOwnershipChanges": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/ministryEvents"},
+                "summary": "The ingest service publishes each run-time ownership change it "
+                "records (admin API or CLI), after recording it; source /services/ingest.",
+                "messages": [{"$ref": "#/channels/ministryEvents/messages/ItemOwnersChanged"}],
+            },
+            "consumeOwnershipChanges": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/ministryEvents"},
+                "summary": "The kpi service applies ownership changes from /services/ingest to "
+                "its copy of the catalogue, in the item's partition order, once per change.",
+                "messages": [{"$ref": "#/channels/ministryEvents/messages/ItemOwnersChanged"}],
             },
             "publishStatusChanges": {
                 "action": "send",

@@ -15,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.catalogue import Catalogue, CatalogueError, load_catalogue
 from shared.catalogue.loader import load_into, validated_catalogue
+from shared.catalogue.overrides import OwnershipStore
 from shared.catalogue.validate import DEFAULT_CATALOGUE, DEFAULT_MINISTRIES
 from shared.catalogue_store import ITEMS, MEASURES, MINISTRIES, VERSIONS, CatalogueStore
 from shared.cli import main
@@ -225,3 +226,33 @@ async def test_cli_load_then_reload_reports_the_counts(
     out = capsys.readouterr().out
     assert "no changes" in out
     assert f"items:      0 inserted, 0 updated, {n_items} unchanged, 0 retired" in out
+
+
+async def test_cli_load_writes_ingests_run_time_owners_into_every_copy(
+    database: AsyncDatabase[Document],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    mongo_config: MongoSettings,
+) -> None:
+    """The ownership record is ingest's: `shinchoku catalogue load` applies ingest's run-time
+    overrides to kpi's copy too, even one kpi has not received (e.g. a kpi database rebuilt
+    empty), so a load never hands kpi the release's owners for an overridden item."""
+    point_services_at(monkeypatch, mongo_config.url, database.name)
+    assert await asyncio.to_thread(main, ["catalogue", "load", "--no-sources"]) == 0
+    ingest_copy = database.client[f"{database.name}_ingest"]
+    item = "kpi.5g-population-coverage"
+    await OwnershipStore(ingest_copy).set_owners(
+        item, ["mic", "digital"], reason="co-reporting", changed_by="ops", now=NOW
+    )
+    assert (await database[ITEMS].find_one({"_id": item}) or {})["ministries"] == ["mic"]
+    capsys.readouterr()
+
+    assert await asyncio.to_thread(main, ["catalogue", "load", "--no-sources"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("ownership overrides kept: 1") == 2
+    for copy in (database, ingest_copy):
+        stored = await copy[ITEMS].find_one({"_id": item})
+        assert stored is not None
+        assert stored["ministries"] == ["mic", "digital"]
+        assert stored["catalogue_ministries"] == ["mic"]
+        assert stored["ownership_override"]["reason"] == "co-reporting"

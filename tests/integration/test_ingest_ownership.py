@@ -24,6 +24,7 @@ from services.ingest.settings import IngestSettings
 from shared.catalogue.loader import load_into, validated_catalogue
 from shared.catalogue.overrides import CHANGES, OVERRIDES, OwnershipStore
 from shared.catalogue_store import ITEMS
+from shared.http.problems import PROBLEM_BASE
 from shared.mongo import MongoClient
 from shared.settings import KafkaSettings, MongoSettings, TopicSettings
 from tests.support.ingest import (
@@ -51,7 +52,6 @@ from tests.support.stack import StackEndpoints
 pytestmark = pytest.mark.integration
 
 ADMIN_TOKEN = secrets.token_urlsafe(16)
-PROBLEMS = "/problems/"  # relative type URIs, resolved against the service (RFC 9457 3.1.1)
 SHARED_KPI = "kpi.mynumber-card-coverage"  # owners: digital (named) and mic (inferred)
 REGISTRY = "ms.registry-system-renewal"  # 法務省とデジタル庁において (line 1349)
 FIVE_G = "kpi.5g-population-coverage"  # mic, by remit (電波/5G)
@@ -107,7 +107,7 @@ def on(item_id: str, ministry: str) -> dict[str, Any]:
 def assert_refused_naming(answer: httpx.Response, owners: str) -> None:
     assert answer.status_code == 403, answer.text
     problem = answer.json()
-    assert problem["type"] == PROBLEMS + "wrong-ministry"
+    assert problem["type"] == PROBLEM_BASE + "wrong-ministry"
     assert f"it may be reported by: {owners}" in problem["detail"], problem
 
 
@@ -210,7 +210,10 @@ async def test_ownership_changes_are_checked(ingest: InProcessIngest) -> None:
 
 def cli(database: str, endpoints: StackEndpoints, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHINCHOKU_")}
-    env.update({"SHINCHOKU_MONGO__URL": endpoints.mongo, "SHINCHOKU_MONGO__DATABASE": database})
+    # ingest's database holds the ownership record; `load` writes kpi's copy beside it
+    for service, name in (("INGEST", database), ("KPI", f"{database}_kpi")):
+        env[f"SHINCHOKU_{service}_MONGO__URL"] = endpoints.mongo
+        env[f"SHINCHOKU_{service}_MONGO__DATABASE"] = name
     return subprocess.run(
         [sys.executable, "-m", "shared.cli", "catalogue", *args],
         cwd=ROOT,
@@ -315,6 +318,7 @@ async def test_a_cli_change_reaches_ingest_within_the_ttl_and_survives_restart_a
         assert item["catalogue_ministries"] == ["mic"]
     finally:
         await mongo.drop_database(database)
+        await mongo.drop_database(f"{database}_kpi")
 
 
 async def test_a_reload_keeps_the_override_and_writes_nothing_new(

@@ -11,6 +11,7 @@ it, recorded in its history, kept across restarts and catalogue reloads until re
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -19,8 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.ingest.adapters.ministries import known_ministries
 from services.ingest.domain.keys import KeyRecord
-from services.ingest.entrypoints.deps import Keys, Ownership
-from services.ingest.entrypoints.problems import PROBLEM_JSON, StorageUnavailable
+from services.ingest.entrypoints.deps import Keys, Ownership, Settings
+from services.ingest.entrypoints.problems import (
+    PROBLEM_JSON,
+    KafkaUnavailable,
+    StorageUnavailable,
+)
+from services.ingest.ownership_sync import OwnershipNotPropagated
+from services.ingest.settings import IngestSettings
 from shared.catalogue.overrides import OwnershipChange, UnknownItemError
 from shared.http.auth import AdminAuth, AdminRoute
 from shared.http.problems import NotFound, Unauthenticated, ValidationProblem
@@ -191,6 +198,46 @@ ItemId = Annotated[
     str, Path(pattern=ITEM_ID_PATTERN, max_length=120, description="A KPI or milestone id")
 ]
 NO_ITEM = _problem(NotFound, "no catalogue item 'kpi.no-such-kpi'", "No such KPI or milestone")
+NOT_PROPAGATED_DETAIL = (
+    "the change is recorded and in force at ingest, but the kpi service could not be told yet "
+    "(Kafka did not acknowledge); it is published again within {interval} s, or with the next "
+    "change: retrying is safe"
+)
+NOT_PROPAGATED = _problem(
+    KafkaUnavailable,
+    NOT_PROPAGATED_DETAIL.format(interval=5),
+    "Recorded, not yet published to the kpi service (Kafka did not answer)",
+)
+NOT_PROPAGATED["headers"] = {
+    "Retry-After": {"required": True, "schema": {"type": "integer", "minimum": 1}}
+}
+CHANGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: UNAUTHENTICATED,
+    404: NO_ITEM,
+    422: INVALID,
+    503: {
+        "description": "MongoDB did not answer (nothing recorded), or Kafka did not "
+        "(recorded, not yet published to the kpi service)",
+        "headers": STORE_DOWN["headers"],
+        "content": {
+            PROBLEM_JSON: {
+                "schema": PROBLEM_SCHEMA,
+                "examples": {
+                    **STORE_DOWN["content"][PROBLEM_JSON]["examples"],
+                    **NOT_PROPAGATED["content"][PROBLEM_JSON]["examples"],
+                },
+            }
+        },
+    },
+}
+
+
+def _not_propagated(error: OwnershipNotPropagated, retry_after_s: int) -> KafkaUnavailable:
+    return KafkaUnavailable(
+        NOT_PROPAGATED_DETAIL.format(interval=retry_after_s),
+        headers={"Retry-After": str(retry_after_s)},
+        extensions={"code": "ownership_not_propagated", "change_id": error.change_id},
+    )
 
 
 def _known_codes(codes: list[str]) -> list[str]:
@@ -283,24 +330,27 @@ ownership_router = APIRouter(prefix="/v1/admin/items", tags=["admin"], route_cla
     description="Replaces the item's owners until reset, without a catalogue release; the "
     "reason and who made the change are recorded in the item's history. Takes effect at once "
     "on this instance and within `catalogue_cache_ttl_s` (default 5 s) on every other; kept "
-    "across restarts and catalogue reloads (the loader keeps it and reports the divergence).",
+    "across restarts and catalogue reloads (the loader keeps it and reports the divergence). "
+    "Published to the kpi service (event `shinchoku.item.owners_changed.v1`, keyed by the item) "
+    "before this answer; a 503 with code `ownership_not_propagated` means recorded and in force "
+    "here, published later (within `ownership_publish_interval_s`, or with the next change).",
     response_model=OwnershipChangeOut,
-    responses={
-        200: _json_example(CHANGE_EXAMPLE, "Changed"),
-        401: UNAUTHENTICATED,
-        404: NO_ITEM,
-        422: INVALID,
-        503: STORE_DOWN,
-    },
+    responses={200: _json_example(CHANGE_EXAMPLE, "Changed"), **CHANGE_ERRORS},
 )
 async def set_owners(
-    body: OwnersIn, ownership: Ownership, _: AdminAuth, item_id: ItemId
+    body: OwnersIn, ownership: Ownership, settings: Settings, _: AdminAuth, item_id: ItemId
 ) -> OwnershipChangeOut:
     try:
         change = await ownership.set(item_id, body.owners, body.reason, body.changed_by)
     except UnknownItemError:
         raise NotFound(f"no catalogue item {item_id!r}") from None
+    except OwnershipNotPropagated as error:
+        raise _not_propagated(error, _retry_after(settings)) from None
     return OwnershipChangeOut.of(change)
+
+
+def _retry_after(settings: IngestSettings) -> int:
+    return max(1, math.ceil(settings.ownership_publish_interval_s))
 
 
 @ownership_router.post(
@@ -317,19 +367,18 @@ async def set_owners(
             },
             "Reset (recorded even when there was no override)",
         ),
-        401: UNAUTHENTICATED,
-        404: NO_ITEM,
-        422: INVALID,
-        503: STORE_DOWN,
+        **CHANGE_ERRORS,
     },
 )
 async def reset_owners(
-    body: ChangeIn, ownership: Ownership, _: AdminAuth, item_id: ItemId
+    body: ChangeIn, ownership: Ownership, settings: Settings, _: AdminAuth, item_id: ItemId
 ) -> OwnershipChangeOut:
     try:
         change = await ownership.reset(item_id, body.reason, body.changed_by)
     except UnknownItemError:
         raise NotFound(f"no catalogue item {item_id!r}") from None
+    except OwnershipNotPropagated as error:
+        raise _not_propagated(error, _retry_after(settings)) from None
     return OwnershipChangeOut.of(change)
 
 
