@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.http.problems import MalformedRequest, add_problem_handlers, problem_response
+from shared.http.problems import ValidationProblem, add_problem_handlers, problem_response
 from shared.metrics import HttpMetrics
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
@@ -118,7 +118,8 @@ def probes_router(registry: CollectorRegistry, timeout_s: float) -> APIRouter:
 
 
 class RefuseNulCharacters:
-    """Pure ASGI middleware: a path or query holding a NUL character is a 400 problem.
+    """Pure ASGI middleware: a path or query holding a NUL character is a 422 problem
+    (the validation answer every route documents).
 
     No route accepts one, and none may reach the store: PostgreSQL (under FerretDB) refuses NUL
     in any text value, so a lookup by such an id would fail as "storage unavailable" (503)
@@ -134,7 +135,7 @@ class RefuseNulCharacters:
             or b"\x00" in scope.get("query_string", b"")
         ):
             request = Request(scope, receive)
-            problem = MalformedRequest("the path or query holds a NUL character (%00)")
+            problem = ValidationProblem("the path or query holds a NUL character (%00)")
             await problem_response(problem, request)(scope, receive, send)
             return
         await self.app(scope, receive, send)

@@ -68,11 +68,11 @@ async def get(url: str) -> httpx.Response:
 
 
 @pytest.mark.parametrize("url", ["/things/a%00b", "/things/a?q=x%00y", "/things/a?q=%00"])
-async def test_a_path_or_query_holding_nul_is_a_400_problem(url: str) -> None:
+async def test_a_path_or_query_holding_nul_is_a_422_problem(url: str) -> None:
     answer = await get(url)
-    assert answer.status_code == 400
+    assert answer.status_code == 422
     assert answer.headers["content-type"].startswith("application/problem+json")
-    assert answer.json()["type"].endswith("/malformed-request")
+    assert answer.json()["type"].endswith("/validation-error")
     assert "NUL" in answer.json()["detail"]
 
 
