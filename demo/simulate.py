@@ -2,7 +2,7 @@
 ingest API.
 
 The scenario (demo/scenario.py) covers the last `--days` days. Time is compressed by the same
-catch-up clock the kpi service runs on in the demo (services.kpi.bootstrap.offset_clock): from
+catch-up clock the kpi service runs on in the demo (shared.clock.offset_clock): from
 `--clock-start` the simulated date runs `--speed` days per second from `--days` ago until it
 meets today, then keeps to real time. Each report is posted when the simulated date reaches its
 as_of, so the kpi service, reading the same clock, evaluates it on that day: slips, deadlines
@@ -65,7 +65,7 @@ MALFORMED_KINDS = (
 @dataclass(frozen=True)
 class FeedClock:
     """The simulated clock: `days` behind real time at `start`, `speed` days per real second,
-    never ahead of real time (services.kpi.bootstrap.offset_clock with a negative offset)."""
+    never ahead of real time (shared.clock.offset_clock with a negative offset)."""
 
     start: datetime
     days: int
@@ -85,7 +85,7 @@ class FeedClock:
 
     def now(self) -> datetime:
         """The simulated time: the kpi service's own clock function, with the same settings."""
-        from services.kpi.bootstrap import offset_clock
+        from shared.clock import offset_clock
 
         return offset_clock(-self.days, rate=self.rate, start=self.start)()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -33,6 +33,7 @@ from services.alerts.handlers import (
 )
 from services.alerts.metrics import AlertsMetrics
 from services.alerts.settings import AlertsSettings
+from shared.clock import utc_now
 from shared.consumer import ConsumerHealth, run_consumer
 from shared.events.contracts import (
     STATUS_EVENT_TYPES,
@@ -50,10 +51,6 @@ DESCRIPTION = """\
 Subscriptions and signed, deduplicated, grouped, retried **Standard Webhooks** when KPIs and
 milestones slip or recover. Every endpoint needs the admin bearer token. The webhook payload is
 documented under `webhooks` (`kpi-status`)."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def create_app(

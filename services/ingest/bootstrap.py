@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -27,6 +27,7 @@ from services.ingest.metrics import IngestMetrics
 from services.ingest.ownership_sync import OwnershipPropagator
 from services.ingest.settings import IngestSettings
 from shared.catalogue.overrides import OwnershipStore
+from shared.clock import utc_now
 from shared.events.validation import Rules
 from shared.http.app import create_service_app
 from shared.kafka import create_producer, kafka_reachable
@@ -35,10 +36,6 @@ from shared.mongo import create_mongo_client, mongo_reachable
 from shared.tasks import TaskGroup, run_periodically
 
 log = get_logger(__name__)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 async def _true_if(condition: bool) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -24,6 +24,7 @@ from services.kpi.queries import KpiQueries
 from services.kpi.settings import KpiSettings
 from shared.catalogue.overrides import OwnershipStore
 from shared.catalogue_store import CatalogueStore
+from shared.clock import offset_clock, utc_now
 from shared.consumer import ConsumerHealth, run_consumer
 from shared.events.contracts import (
     MINISTRY_EVENT_TYPES,
@@ -40,34 +41,6 @@ from shared.metrics import ConsumerMetrics
 from shared.mongo import create_mongo_client, mongo_reachable
 from shared.partitions import PartitionOwnership
 from shared.tasks import TaskGroup, run_periodically
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def offset_clock(
-    days: float, *, rate: float = 1.0, start: datetime | None = None
-) -> Callable[[], datetime]:
-    """A clock running `days` ahead of the real one: for simulations and tests that move time
-    (deadlines passing, reports going stale) through a service running as a process.
-
-    With `rate` > 1 it also runs faster, from `start` (a real instant; now when None): service
-    time is start + days + (real - start) x rate. A negative `days` makes it a catch-up clock
-    (`make demo`): months behind at `start`, it never passes real time, so once caught up it
-    keeps to it and nothing it dates is in the future.
-    """
-    offset = timedelta(days=days)
-    if rate == 1.0:
-        return lambda: datetime.now(UTC) + offset
-    anchor = start or datetime.now(UTC)
-
-    def now() -> datetime:
-        real = datetime.now(UTC)
-        simulated = anchor + offset + (real - anchor) * rate
-        return min(simulated, real) if days < 0 else simulated
-
-    return now
 
 
 def create_app(

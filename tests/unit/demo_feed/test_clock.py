@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from demo.simulate import FeedClock
-from services.kpi.bootstrap import offset_clock
 from services.kpi.settings import KpiSettings
+from shared.clock import offset_clock
 
 
 def test_the_kpi_settings_for_the_feed_clock_describe_the_same_clock() -> None:
