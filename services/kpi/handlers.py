@@ -35,19 +35,18 @@ from services.kpi.adapters.definitions import Definition, definition_from_catalo
 from services.kpi.adapters.repository import (
     KpiRepository,
     VersionConflictError,
+    state_document,
+    state_from_document,
     version_id,
 )
 from services.kpi.adapters.state_cache import StateCache
-from services.kpi.domain.episodes import EpisodeState, track
 from services.kpi.domain.model import (
     UNKNOWN_ARRIVAL,
-    KpiDefinition,
     MilestoneReport,
     Observation,
     ReportedState,
 )
-from services.kpi.domain.rules import evaluate_kpi, evaluate_milestone
-from services.kpi.domain.state import KpiState, MilestoneState, apply_observation, apply_report
+from services.kpi.domain.transition import NumberedChange, advance
 from services.kpi.metrics import KpiMetrics
 from shared.catalogue_store import CatalogueStore
 from shared.consumer import Rejection, arrival_of
@@ -126,6 +125,25 @@ def _domain_event(event: CloudEvent, arrival: int, now: datetime) -> Observation
         received_at=event.time or now,
         arrival=arrival,
     )
+
+
+def status_event(numbered: NumberedChange, time: datetime) -> Document:
+    """A status change as the CloudEvent published on the status topic (JSON)."""
+    event = numbered.change
+    change = KpiStatusChanged(
+        kpi_id=event.subject_id,
+        kind=event.subject_kind.value,
+        measure_id=numbered.measure_id,
+        ministries=list(numbered.ministries),
+        previous_status=(
+            None if event.previous_status is None else Status(event.previous_status.value)
+        ),
+        status=Status(event.new_status.value),
+        episode_id=event.episode_id,
+        evaluated_on=event.evaluated_on,
+        explanation=event.explanation.model_dump(mode="json"),
+    )
+    return new_status_event(change, event_id=numbered.event_id, time=time).to_json_dict()
 
 
 class StatusSink(Protocol):
@@ -368,88 +386,20 @@ class KpiHandler:
         now: datetime,
     ) -> Document | None:
         """The subject's next state version, or None when nothing changed."""
-        episode = (
-            EpisodeState.model_validate(doc["episode"])
-            if doc
-            else EpisodeState.initial(definition.id)
-        )
-        events = list(events)
-        if isinstance(definition, KpiDefinition):
-            kpi_state = (
-                KpiState.model_validate(doc["aggregate"])
-                if doc
-                else KpiState.for_definition(definition)
-            )
-            for item in events:
-                assert isinstance(item, Observation)
-                kpi_state = apply_observation(kpi_state, item)
-            evaluation = evaluate_kpi(definition, kpi_state, today)
-            aggregate: Document = kpi_state.model_dump(mode="json")
-            kind = "kpi"
-        else:
-            milestone_state = (
-                MilestoneState.model_validate(doc["aggregate"])
-                if doc
-                else MilestoneState.for_definition(definition)
-            )
-            for item in events:
-                assert isinstance(item, MilestoneReport)
-                milestone_state = apply_report(milestone_state, item)
-            evaluation = evaluate_milestone(definition, milestone_state, today)
-            aggregate = milestone_state.model_dump(mode="json")
-            kind = "milestone"
-        transition = track(episode, evaluation)
-        evaluation_doc = evaluation.model_dump(mode="json")
-        if (
-            doc is not None
-            and transition.event is None
-            and doc.get("evaluation") == evaluation_doc
-            and doc.get("aggregate") == aggregate
-            # owners changed at run time or by a catalogue load: the state says who owns it
-            and doc.get("ministries") == list(definition.ministries)
-        ):
+        previous = None if doc is None else state_from_document(doc)
+        step = advance(definition, previous, events, today)
+        if step.state is None:
             return None
-        seq = int(doc["seq"]) if doc else 0
-        version = int(doc["version"]) + 1 if doc else 1
         outbox: list[Document] = []
-        if transition.event is not None:
-            seq += 1
-            change = KpiStatusChanged(
-                kpi_id=definition.id,
-                kind=kind,
-                measure_id=definition.measure_id,
-                ministries=list(definition.ministries),
-                previous_status=(
-                    None
-                    if transition.event.previous_status is None
-                    else Status(transition.event.previous_status.value)
-                ),
-                status=Status(transition.event.new_status.value),
-                episode_id=transition.event.episode_id,
-                evaluated_on=transition.event.evaluated_on,
-                explanation=transition.event.explanation.model_dump(mode="json"),
-            )
-            outbox.append(
-                new_status_event(
-                    # Stamped with the real time, even when the service's clock runs ahead
-                    # (simulations): downstream latencies are measured from it.
-                    change,
-                    event_id=f"status:{definition.id}:{seq}",
-                    time=datetime.now(UTC),
-                ).to_json_dict()
-            )
+        if step.change is not None:
+            # Stamped with the real time, even when the service's clock runs ahead
+            # (simulations): downstream latencies are measured from it.
+            outbox.append(status_event(step.change, datetime.now(UTC)))
+        version = int(doc["version"]) + 1 if doc else 1
         return {
             "_id": version_id(definition.id, version),
-            "subject_id": definition.id,
             "version": version,
-            "kind": kind,
-            "measure_id": definition.measure_id,
-            "ministries": list(definition.ministries),
-            "aggregate": aggregate,
-            "episode": transition.state.model_dump(mode="json"),
-            "evaluation": evaluation_doc,
-            "status": evaluation.status.value,
-            "seq": seq,
+            **state_document(step.state),
             "outbox": outbox,
             "has_outbox": bool(outbox),
             "updated_at": now,

@@ -25,6 +25,10 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, ExecutionTimeout
 
+from services.kpi.domain.episodes import EpisodeState
+from services.kpi.domain.model import Evaluation, SubjectKind
+from services.kpi.domain.state import KpiState, MilestoneState
+from services.kpi.domain.transition import SubjectState
 from shared.consumer import TransientError
 
 OBSERVATIONS = "kpi_observations"
@@ -56,6 +60,40 @@ class VersionConflictError(TransientError):
 
 def version_id(subject_id: str, version: int) -> str:
     return f"{subject_id}@{version:010d}"
+
+
+def state_document(state: SubjectState) -> Document:
+    """The fields of a state version that hold the subject's state."""
+    return {
+        "subject_id": state.subject_id,
+        "kind": state.kind.value,
+        "measure_id": state.measure_id,
+        "ministries": list(state.ministries),
+        "aggregate": state.aggregate.model_dump(mode="json"),
+        "episode": state.episode.model_dump(mode="json"),
+        "evaluation": state.evaluation.model_dump(mode="json"),
+        "status": state.evaluation.status.value,
+        "seq": state.seq,
+    }
+
+
+def state_from_document(doc: Document) -> SubjectState:
+    kind = SubjectKind(doc["kind"])
+    aggregate: KpiState | MilestoneState = (
+        KpiState.model_validate(doc["aggregate"])
+        if kind is SubjectKind.KPI
+        else MilestoneState.model_validate(doc["aggregate"])
+    )
+    return SubjectState(
+        subject_id=doc["subject_id"],
+        kind=kind,
+        measure_id=doc.get("measure_id") or "",
+        ministries=tuple(doc.get("ministries") or ()),
+        aggregate=aggregate,
+        episode=EpisodeState.model_validate(doc["episode"]),
+        evaluation=Evaluation.model_validate(doc["evaluation"]),
+        seq=int(doc["seq"]),
+    )
 
 
 def latest_versions(documents: list[Document]) -> dict[str, Document]:

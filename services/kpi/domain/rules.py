@@ -43,7 +43,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from services.kpi.domain.arithmetic import ratio
 from services.kpi.domain.forecast import Forecast, forecast
@@ -392,24 +392,48 @@ def _first_match(rules: Sequence[Rule[F]], facts: F) -> tuple[Rule[F], Finding]:
     raise AssertionError("the last rule always fires")
 
 
+def _evaluation(
+    subject_id: str,
+    kind: SubjectKind,
+    rule: Rule[F],
+    finding: Finding,
+    facts_inputs: dict[str, InputValue],
+    today: date,
+    latest_as_of: date | None,
+    **fields: Any,
+) -> Evaluation:
+    """The one way a rule's finding becomes an Evaluation (KPIs and milestones alike); `fields`
+    are the kind's own ones."""
+    return Evaluation(
+        subject_id=subject_id,
+        subject_kind=kind,
+        status=rule.status,
+        explanation=Explanation(
+            rule_id=rule.id,
+            message=finding.message,
+            inputs={**facts_inputs, **finding.inputs},
+            evidence=finding.evidence,
+        ),
+        evaluated_on=today,
+        latest_as_of=latest_as_of,
+        days_late=finding.days_late,
+        **fields,
+    )
+
+
 def evaluate_kpi(defn: KpiDefinition, state: KpiState, today: date) -> Evaluation:
     """The status of a numeric KPI on `today` from its aggregate state."""
     facts = kpi_facts(defn, state, today)
     rule, finding = _first_match(KPI_RULES, facts)
     latest = facts.latest
-    return Evaluation(
-        subject_id=defn.id,
-        subject_kind=SubjectKind.KPI,
-        status=rule.status,
-        explanation=Explanation(
-            rule_id=rule.id,
-            message=finding.message,
-            inputs={**facts.inputs(), **finding.inputs},
-            evidence=finding.evidence,
-        ),
-        evaluated_on=today,
-        latest_as_of=None if latest is None else latest.as_of,
-        days_late=finding.days_late,
+    return _evaluation(
+        defn.id,
+        SubjectKind.KPI,
+        rule,
+        finding,
+        facts.inputs(),
+        today,
+        None if latest is None else latest.as_of,
         latest_value=None if latest is None else latest.value,
         planned_value=facts.planned,
         next_deadline=None if facts.next_target is None else facts.next_target.deadline,
@@ -613,19 +637,14 @@ def evaluate_milestone(defn: MilestoneDefinition, state: MilestoneState, today: 
     facts = milestone_facts(defn, state, today)
     rule, finding = _first_match(MILESTONE_RULES, facts)
     latest = facts.latest
-    return Evaluation(
-        subject_id=defn.id,
-        subject_kind=SubjectKind.MILESTONE,
-        status=rule.status,
-        explanation=Explanation(
-            rule_id=rule.id,
-            message=finding.message,
-            inputs={**facts.inputs(), **finding.inputs},
-            evidence=finding.evidence,
-        ),
-        evaluated_on=today,
-        latest_as_of=None if latest is None else latest.as_of,
-        days_late=finding.days_late,
+    return _evaluation(
+        defn.id,
+        SubjectKind.MILESTONE,
+        rule,
+        finding,
+        facts.inputs(),
+        today,
+        None if latest is None else latest.as_of,
         next_deadline=defn.deadline,
         reported_state=None if latest is None else latest.state,
         percent_complete=None if latest is None else latest.percent_complete,
