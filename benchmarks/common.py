@@ -33,7 +33,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 
 from services.ingest.adapters.keys import ApiKeyStore  # noqa: E402
-from services.kpi.handlers import _raw_document  # noqa: E402
+from services.kpi.adapters.repository import observation_document  # noqa: E402
 from shared.catalogue_store import ITEMS  # noqa: E402
 from shared.events.contracts import KpiObservedEvent, ministry_event_adapter  # noqa: E402
 from shared.events.kafka_binding import EncodedRecord, encode_structured  # noqa: E402
@@ -368,7 +368,7 @@ def observation_documents(kpis: Sequence[Document], start: int, count: int) -> l
     """Documents of the shape the kpi service stores in kpi_observations (built from one it
     made itself), for prefilling a database with history: as_of dates before the measured
     events'."""
-    template = _raw_document(
+    template = observation_document(
         ministry_event_adapter.validate_python(
             observation_event(kpis[0]["id"], "prefill", 50.0, date.today())
         ),

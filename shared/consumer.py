@@ -58,6 +58,14 @@ from pymongo.errors import (
     WriteConcernError,
 )
 
+from shared.consumer_types import (
+    Arrival,
+    BatchHandler,
+    Rejection,
+    TransientError,
+    arrival_of,
+    set_arrival,
+)
 from shared.events.cloudevents import CloudEvent
 from shared.events.kafka_binding import UndecodableRecord, decode_event
 from shared.kafka import create_consumer
@@ -71,44 +79,23 @@ log = structlog.stdlib.get_logger("shared.consumer")
 HANDLER_FAILED = "handler_failed"
 
 
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """A handler's verdict that one event can never be processed."""
-
-    event: CloudEvent
-    reason: str
-    detail: str = ""
-
-
-BatchHandler = Callable[[Sequence[CloudEvent]], Awaitable[Sequence[Rejection]]]
-
-
-@dataclass(frozen=True, slots=True)
-class Arrival:
-    """Where and when the system received an event: its record's place in the topic, the
-    record timestamp and key. Within one partition `offset` is the order of arrival."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int
-    key: bytes | None = None
-
-
-def set_arrival(event: CloudEvent, arrival: Arrival) -> None:
-    """Annotate a decoded event with where it was read (the runner does; replays and tests)."""
-    event._arrival = arrival
-
-
-def arrival_of(event: CloudEvent) -> Arrival | None:
-    """The event's arrival, set by the runner that decoded it (None for an event built in code)."""
-    arrival = event._arrival  # the runner's private annotation, not an attribute
-    return arrival if isinstance(arrival, Arrival) else None
-
-
-class TransientError(Exception):
-    """Raised by a handler for a failure that goes away by itself (a write conflict with another
-    instance, a dependency not ready): retried, never dead-lettered."""
+__all__ = [
+    "HANDLER_FAILED",
+    "Arrival",
+    "BatchHandler",
+    "ConsumerHealth",
+    "ConsumerRunner",
+    "DeadLetter",
+    "Rejection",
+    "TransientError",
+    "arrival_of",
+    "dead_letter_summary",
+    "handler_name",
+    "is_transient",
+    "json_body",
+    "run_consumer",
+    "set_arrival",
+]
 
 
 # MongoDB server error codes that mean "try again" (network, elections, shutdown, time limits),

@@ -11,29 +11,17 @@ from prometheus_client import CollectorRegistry
 
 from services.kpi.adapters.repository import KpiRepository, ensure_indexes
 from services.kpi.adapters.status_publisher import StatusPublisher
-from services.kpi.divergence import DivergenceTracker
+from services.kpi.composition import EVENT_TYPES, ORDERED_TYPES, build_kpi, mongo_adapters
 from services.kpi.entrypoints.api import router
 from services.kpi.entrypoints.catalogue_api import router as catalogue_router
 from services.kpi.entrypoints.deps import HistoryReadLimits
 from services.kpi.entrypoints.limits import ReadLimiter
 from services.kpi.entrypoints.status_api import router as status_router
-from services.kpi.handlers import KpiHandler
 from services.kpi.metrics import KpiMetrics
-from services.kpi.ownership import OwnershipChanges
-from services.kpi.queries import KpiQueries
 from services.kpi.settings import KpiSettings
-from shared.catalogue.overrides import OwnershipStore
 from shared.catalogue_store import CatalogueStore
 from shared.clock import offset_clock, utc_now
 from shared.consumer import ConsumerHealth, run_consumer
-from shared.events.contracts import (
-    MINISTRY_EVENT_TYPES,
-    OWNERSHIP_EVENT_TYPES,
-    ItemOwnersChangedEvent,
-    KpiObservedEvent,
-    MeasureAssessedEvent,
-    MilestoneReportedEvent,
-)
 from shared.http.app import create_service_app
 from shared.kafka import create_producer, kafka_reachable
 from shared.logs import configure_logging
@@ -65,30 +53,18 @@ def create_app(
             db = mongo[settings.mongo.database]
             await ensure_indexes(db)
             await producer.start()
-            repository = KpiRepository(db)
             catalogue = CatalogueStore(mongo, settings.mongo.database)
             # The consumer's partitions decide which KPIs this instance writes (and sweeps);
             # status changes stored but not acknowledged before a crash go out when the
             # handler loads the states of newly assigned partitions.
             ownership = PartitionOwnership(settings.topics.events)
             consumer_health = ConsumerHealth()
-            handler = KpiHandler(
-                repository=repository,
-                catalogue=catalogue,
-                publisher=StatusPublisher(producer, settings.topics.status),
+            kpi = build_kpi(
+                mongo_adapters(db, catalogue, StatusPublisher(producer, settings.topics.status)),
                 metrics=metrics,
                 clock=clock,
                 ownership=ownership,
-            )
-            ownership_changes = OwnershipChanges(
-                store=OwnershipStore(db), redefine=handler.redefine, clock=utc_now
-            )
-            divergences = DivergenceTracker(
-                db,
-                KpiQueries(repository, catalogue),
-                catalogue,
-                StatusPublisher(producer, settings.topics.status),
-                clock,
+                settings=settings,
             )
             tasks.start(
                 "consumer",
@@ -96,16 +72,9 @@ def create_app(
                     settings=settings,
                     topic=settings.topics.events,
                     group_id=settings.consumer_group,
-                    event_types={**MINISTRY_EVENT_TYPES, **OWNERSHIP_EVENT_TYPES},
-                    # Each batch, then the divergence of the measures it concerns.
-                    handlers={
-                        KpiObservedEvent.TYPE: divergences.after(handler.on_subject_events),
-                        MilestoneReportedEvent.TYPE: divergences.after(handler.on_subject_events),
-                        MeasureAssessedEvent.TYPE: divergences.after(handler.on_assessments),
-                        ItemOwnersChangedEvent.TYPE: ownership_changes.on_owners_changed,
-                    },
-                    # An item's events after an ownership change are judged with its new owners.
-                    ordered_types=OWNERSHIP_EVENT_TYPES,
+                    event_types=EVENT_TYPES,
+                    handlers=kpi.handlers(),
+                    ordered_types=ORDERED_TYPES,
                     metrics=consumer_metrics,
                     dead_letter_producer=producer,
                     service="kpi",
@@ -115,19 +84,14 @@ def create_app(
             )
 
             async def sweep_once() -> bool:
-                await handler.sweep()
+                await kpi.sweep.sweep()
                 return False
 
             tasks.start("sweep", run_periodically(sweep_once, idle_s=settings.sweep_interval_s))
-            app.state.kpi_repository = repository
+            app.state.kpi_repository = KpiRepository(db)
             app.state.catalogue = catalogue
-            app.state.kpi_handler = handler
-            app.state.kpi_queries = KpiQueries(
-                repository,
-                catalogue,
-                as_of_events_limit=settings.as_of_events_limit,
-                max_time_ms=max(round(settings.history_read_max_time_s * 1000), 1),
-            )
+            app.state.kpi = kpi
+            app.state.kpi_queries = kpi.queries
             app.state.history_reads = HistoryReadLimits(
                 reads=ReadLimiter(
                     settings.max_concurrent_history_reads, settings.history_read_retry_after_s

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -22,24 +21,15 @@ from prometheus_client import CollectorRegistry
 
 from services.kpi.adapters.definitions import definition_from_catalogue
 from services.kpi.adapters.repository import KpiRepository, ensure_indexes
+from services.kpi.composition import EVENT_TYPES, ORDERED_TYPES, build_kpi, mongo_adapters
 from services.kpi.domain.model import KpiDefinition
 from services.kpi.domain.rules import evaluate_kpi, evaluate_milestone
 from services.kpi.domain.state import KpiState, MilestoneState
-from services.kpi.handlers import KpiHandler
 from services.kpi.metrics import KpiMetrics
-from services.kpi.ownership import OwnershipChanges
 from services.kpi.settings import KpiSettings
-from shared.catalogue.overrides import OwnershipStore
 from shared.catalogue_store import ITEMS, MEASURES, MINISTRIES, CatalogueStore
+from shared.clock import utc_now
 from shared.consumer import ConsumerRunner
-from shared.events.contracts import (
-    MINISTRY_EVENT_TYPES,
-    OWNERSHIP_EVENT_TYPES,
-    ItemOwnersChangedEvent,
-    KpiObservedEvent,
-    MeasureAssessedEvent,
-    MilestoneReportedEvent,
-)
 from shared.kafka import create_consumer
 from shared.metrics import ConsumerMetrics
 from shared.mongo import MongoClient, create_mongo_client
@@ -92,7 +82,7 @@ async def copy_catalogue(mongo: MongoClient, source: str, target: str) -> None:
 async def replay(settings: KpiSettings, *, keep: bool = False) -> ReplayReport:
     mongo = create_mongo_client(settings.mongo, app_name="shinchoku-replay")
     live_name = settings.mongo.database
-    replay_name = f"{live_name}_replay_{datetime.now(UTC):%Y%m%d%H%M%S}_{secrets.token_hex(2)}"
+    replay_name = f"{live_name}_replay_{utc_now():%Y%m%d%H%M%S}_{secrets.token_hex(2)}"
     report = ReplayReport(replay_database=replay_name)
     consumer = create_consumer(
         settings.kafka,
@@ -103,12 +93,14 @@ async def replay(settings: KpiSettings, *, keep: bool = False) -> ReplayReport:
         await copy_catalogue(mongo, live_name, replay_name)
         replay_db = mongo[replay_name]
         await ensure_indexes(replay_db)
-        handler = KpiHandler(
-            repository=KpiRepository(replay_db),
-            catalogue=CatalogueStore(mongo, replay_name),
-            publisher=CollectingPublisher(),
+        kpi = build_kpi(
+            mongo_adapters(
+                replay_db,
+                CatalogueStore(mongo, replay_name),
+                CollectingPublisher(),
+                track_divergence=False,
+            ),
             metrics=KpiMetrics.create(CollectorRegistry()),
-            clock=lambda: datetime.now(UTC),
         )
         await consumer.start()
         partitions = [
@@ -121,19 +113,11 @@ async def replay(settings: KpiSettings, *, keep: bool = False) -> ReplayReport:
             consumer=consumer,
             dead_letter_producer=None,
             dead_letter_topic=None,
-            event_types={**MINISTRY_EVENT_TYPES, **OWNERSHIP_EVENT_TYPES},
-            handlers={
-                KpiObservedEvent.TYPE: handler.on_subject_events,
-                MilestoneReportedEvent.TYPE: handler.on_subject_events,
-                MeasureAssessedEvent.TYPE: handler.on_assessments,
-                # the copied catalogue's owners are the latest; applied again in order
-                ItemOwnersChangedEvent.TYPE: OwnershipChanges(
-                    store=OwnershipStore(replay_db),
-                    redefine=handler.redefine,
-                    clock=lambda: datetime.now(UTC),
-                ).on_owners_changed,
-            },
-            ordered_types=OWNERSHIP_EVENT_TYPES,
+            event_types=EVENT_TYPES,
+            # the copied catalogue's owners are the latest; ownership changes are applied
+            # again in order
+            handlers=kpi.handlers(),
+            ordered_types=ORDERED_TYPES,
             metrics=ConsumerMetrics.create("replay", CollectorRegistry()),
             service="replay",
         )
@@ -148,7 +132,7 @@ async def replay(settings: KpiSettings, *, keep: bool = False) -> ReplayReport:
 
 
 async def compare(mongo: MongoClient, live: str, replayed: str, report: ReplayReport) -> None:
-    today = datetime.now(UTC).date()
+    today = utc_now().date()
     items = {doc["_id"]: doc async for doc in mongo[live][ITEMS].find({})}
     live_states = await KpiRepository(mongo[live]).all_states()
     replay_states = await KpiRepository(mongo[replayed]).all_states()

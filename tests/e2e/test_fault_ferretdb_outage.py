@@ -241,9 +241,9 @@ async def test_kpi_pauses_on_a_database_outage_commits_nothing_unstored_and_resu
             await asyncio.to_thread(private_database.start)
             repository = KpiRepository(private[live_db])
             stored_before = {
-                doc["event_id"]
+                event.event_id
                 for kpi_id in KPIS
-                for doc in await repository.observations(kpi_id, limit=10_000)
+                for event in await repository.history(kpi_id, limit=10_000)
             }
         finally:
             os.kill(live.service.process.pid, signal.SIGCONT)

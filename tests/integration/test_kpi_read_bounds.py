@@ -10,7 +10,6 @@ import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +18,8 @@ from fastapi import FastAPI
 
 from services.kpi.adapters.repository import KpiRepository
 from services.kpi.bootstrap import create_app
+from services.kpi.ports import ReceivedEvent
+from services.kpi.service.intake import received_event
 from services.kpi.settings import KpiSettings
 from shared.catalogue_store import CatalogueStore
 from shared.events.contracts import KpiObservedEvent
@@ -42,18 +43,10 @@ FOLDED = 4
 LONG_HISTORY = 2000
 
 
-def stored(event: KpiObservedEvent) -> dict[str, Any]:
+def stored(event: KpiObservedEvent) -> ReceivedEvent:
     """An observation as the consumer stores it."""
-    return {
-        "_id": event.dedup_key,
-        "event_id": event.id,
-        "source": event.source,
-        "type": event.type,
-        "subject_id": event.data.kpi_id,
-        "as_of": event.data.as_of.isoformat(),
-        "time": event.time,
-        "data": event.data.model_dump(mode="json"),
-    }
+    assert event.time is not None
+    return received_event(event, event.time)
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +64,13 @@ async def service(
         await store.upsert_item(synthetic_kpi(kpi_id))
     start = date(2021, 4, 1)
     repository = KpiRepository(mongo[database])
-    await repository.store_observations(
+    await repository.store_events(
         [
             stored(observed(LONG, 10.0 + n / 100, start + timedelta(days=n)))
             for n in range(LONG_HISTORY)
         ]
     )
-    await repository.store_observations(
+    await repository.store_events(
         [stored(observed(SHORT, 20.0, start + timedelta(days=30 * n))) for n in range(2)]
     )
     settings = KpiSettings(
@@ -220,8 +213,8 @@ async def test_events_are_consumed_while_expensive_reads_keep_running(
         repository = KpiRepository(app.state.catalogue.database)
 
         async def fresh_stored() -> bool:
-            docs = await repository.observations(FRESH, limit=5)
-            return any(doc["event_id"] == event.id for doc in docs)
+            stored = await repository.history(FRESH, limit=5)
+            return any(e.event_id == event.id for e in stored)
 
         await eventually(fresh_stored, timeout_s=90, what="the event stored during the reads")
         assert not any(r.done() for r in readers)  # the reads were still going on

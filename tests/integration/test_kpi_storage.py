@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.kpi.adapters.definitions import definition_from_catalogue
 from services.kpi.adapters.repository import (
     OBSERVATIONS,
     OUTBOX_ACKS,
@@ -21,9 +22,8 @@ from services.kpi.adapters.repository import (
     VersionConflictError,
     ensure_indexes,
 )
-from services.kpi.handlers import KpiHandler
+from services.kpi.composition import KpiService, build_kpi, mongo_adapters
 from services.kpi.metrics import KpiMetrics
-from services.kpi.queries import KpiQueries
 from services.kpi.replay import CollectingPublisher
 from shared.catalogue_store import CatalogueStore
 from shared.consumer import Arrival, set_arrival
@@ -97,14 +97,12 @@ def handler_for(
     publisher: Any,
     ownership: PartitionOwnership | None = None,
     prune_threshold: int = 1000,
-) -> KpiHandler:
-    return KpiHandler(
-        repository=KpiRepository(db),
-        catalogue=CatalogueStore(mongo, db.name),
-        publisher=publisher,
+) -> KpiService:
+    return build_kpi(
+        mongo_adapters(db, CatalogueStore(mongo, db.name), publisher),
         metrics=KpiMetrics.create(CollectorRegistry()),
         clock=lambda: TODAY,
-        ownership=ownership or PartitionOwnership.everything(),
+        ownership=ownership,
         prune_threshold=prune_threshold,
     )
 
@@ -117,14 +115,16 @@ async def test_a_status_change_whose_publish_failed_goes_out_when_the_state_is_n
     await with_catalogue(mongo, database, ["kpi.storage-a"])
     broken = handler_for(mongo, database, FailingPublisher())
     with pytest.raises(ConnectionError):
-        await broken.on_subject_events([observed("kpi.storage-a", 40.0, date(2025, 3, 31))])
+        await broken.subject_events.on_subject_events(
+            [observed("kpi.storage-a", 40.0, date(2025, 3, 31))]
+        )
     assert await database[STATES].count_documents({"has_outbox": True}) == 1
     assert await database[OUTBOX_ACKS].count_documents({}) == 0
 
     collected = CollectingPublisher()
     restarted = handler_for(mongo, database, collected)
-    await restarted.flush_outboxes()
-    await restarted.flush_outboxes()
+    await restarted.updater.flush_outboxes()
+    await restarted.updater.flush_outboxes()
     assert [e["id"] for e in collected.events] == ["status:kpi.storage-a:1"]
     assert collected.events[0]["data"]["status"] == "on_track"
     assert await database[TRANSITIONS].count_documents({}) == 1
@@ -139,13 +139,17 @@ async def test_a_second_writer_of_a_version_is_refused_and_its_retry_starts_from
     await with_catalogue(mongo, database, ["kpi.storage-b"])
     first = handler_for(mongo, database, CollectingPublisher())
     second = handler_for(mongo, database, CollectingPublisher())
-    await first.on_subject_events([observed("kpi.storage-b", 40.0, date(2024, 3, 31))])
-    await second.flush_outboxes()  # loads version 1 into its cache
-    await first.on_subject_events([observed("kpi.storage-b", 45.0, date(2024, 9, 30))])
+    await first.subject_events.on_subject_events(
+        [observed("kpi.storage-b", 40.0, date(2024, 3, 31))]
+    )
+    await second.updater.flush_outboxes()  # loads version 1 into its cache
+    await first.subject_events.on_subject_events(
+        [observed("kpi.storage-b", 45.0, date(2024, 9, 30))]
+    )
     late = observed("kpi.storage-b", 48.0, date(2025, 3, 31))
     with pytest.raises(VersionConflictError):
-        await second.on_subject_events([late])
-    await second.on_subject_events([late])
+        await second.subject_events.on_subject_events([late])
+    await second.subject_events.on_subject_events([late])
 
     state = await KpiRepository(database).state("kpi.storage-b")
     assert state is not None
@@ -162,7 +166,7 @@ async def test_compaction_keeps_only_the_live_version_and_the_history_goes_on(
     await with_catalogue(mongo, database, ["kpi.storage-c"])
     handler = handler_for(mongo, database, CollectingPublisher(), prune_threshold=3)
     for month in range(1, 13):
-        await handler.on_subject_events(
+        await handler.subject_events.on_subject_events(
             [observed("kpi.storage-c", 30.0 + month, date(2024, month, 1))]
         )
     versions = [doc async for doc in database[STATES].find({"subject_id": "kpi.storage-c"})]
@@ -171,7 +175,9 @@ async def test_compaction_keeps_only_the_live_version_and_the_history_goes_on(
     assert latest["aggregate"]["window"][-1]["as_of"] == "2024-12-01"
     assert latest["version"] > 12  # compaction copies count as versions
     fresh = handler_for(mongo, database, CollectingPublisher())
-    await fresh.on_subject_events([observed("kpi.storage-c", 60.0, date(2025, 1, 1))])
+    await fresh.subject_events.on_subject_events(
+        [observed("kpi.storage-c", 60.0, date(2025, 1, 1))]
+    )
     state = await KpiRepository(database).state("kpi.storage-c")
     assert state is not None
     assert state["version"] == latest["version"] + 1
@@ -190,12 +196,15 @@ async def test_compaction_leaves_other_partitions_alone(
         ownership = PartitionOwnership("events")
         ownership.assign(half, 6)
         handlers.append(
-            handler_for(mongo, database, CollectingPublisher(), ownership, prune_threshold=1)
+            (
+                ownership,
+                handler_for(mongo, database, CollectingPublisher(), ownership, prune_threshold=1),
+            )
         )
     for round_ in range(3):
-        for handler in handlers:
-            owned = [i for i in ids if handler.ownership.owns(i)]
-            await handler.on_subject_events(
+        for ownership, handler in handlers:
+            owned = [i for i in ids if ownership.owns(i)]
+            await handler.subject_events.on_subject_events(
                 [observed(i, 30.0 + round_, date(2024, 1 + round_, 1)) for i in owned]
             )
     states = await KpiRepository(database).all_states()
@@ -219,7 +228,7 @@ async def test_each_instance_sweeps_only_the_kpis_of_its_partitions(
         ownership = PartitionOwnership("events")
         ownership.assign(half, 6)
         before = set((await KpiRepository(database).all_states()).keys())
-        await handler_for(mongo, database, CollectingPublisher(), ownership).sweep()
+        await handler_for(mongo, database, CollectingPublisher(), ownership).sweep.sweep()
         after = set((await KpiRepository(database).all_states()).keys())
         swept.append(after - before)
     assert swept[0]
@@ -238,12 +247,14 @@ async def test_observations_lists_the_latest_ones_up_to_a_date_in_ascending_orde
     await with_catalogue(mongo, database, ["kpi.storage-d"])
     handler = handler_for(mongo, database, CollectingPublisher())
     days = [date(2024, month, 1) for month in range(1, 7)]
-    await handler.on_subject_events([observed("kpi.storage-d", 30.0, day) for day in days])
+    await handler.subject_events.on_subject_events(
+        [observed("kpi.storage-d", 30.0, day) for day in days]
+    )
     repository = KpiRepository(database)
-    latest = await repository.observations("kpi.storage-d", limit=3)
-    assert [o["as_of"] for o in latest] == ["2024-04-01", "2024-05-01", "2024-06-01"]
-    until = await repository.observations("kpi.storage-d", limit=2, until="2024-03-15")
-    assert [o["as_of"] for o in until] == ["2024-02-01", "2024-03-01"]
+    latest = await repository.history("kpi.storage-d", limit=3)
+    assert [o.as_of.isoformat() for o in latest] == ["2024-04-01", "2024-05-01", "2024-06-01"]
+    until = await repository.history("kpi.storage-d", limit=2, until=date(2024, 3, 15))
+    assert [o.as_of.isoformat() for o in until] == ["2024-02-01", "2024-03-01"]
 
 
 def arrived(event: KpiObservedEvent, offset: int, key: bytes | None = None) -> KpiObservedEvent:
@@ -267,20 +278,21 @@ async def test_a_correction_arriving_later_wins_over_a_report_dated_in_the_far_f
         update={"time": datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)}
     )
     correction = observed("kpi.storage-rev", 40.0, as_of)
-    await handler.on_subject_events([arrived(forged, 10)])
-    await handler.on_subject_events([arrived(correction, 11)])
+    await handler.subject_events.on_subject_events([arrived(forged, 10)])
+    await handler.subject_events.on_subject_events([arrived(correction, 11)])
     resent = forged.model_copy()
-    await handler.on_subject_events([arrived(resent, 12)])
+    await handler.subject_events.on_subject_events([arrived(resent, 12)])
 
     state = await KpiRepository(database).state("kpi.storage-rev")
     assert state is not None
     (latest,) = state["aggregate"]["window"]
     assert (latest["event_id"], latest["value"], latest["arrival"]) == (correction.id, 40.0, 11)
     assert state["evaluation"]["latest_value"] == 40.0
-    queries = KpiQueries(KpiRepository(database), CatalogueStore(mongo, database.name))
+    queries = handler.queries
     item = await CatalogueStore(mongo, database.name).item("kpi.storage-rev")
     assert item is not None
-    assert (await queries.evaluation_as_of(item, TODAY.date())).latest_value == 40.0
+    definition = definition_from_catalogue(item)
+    assert (await queries.evaluation_as_of(definition, TODAY.date())).latest_value == 40.0
 
 
 async def test_a_record_keyed_by_another_id_is_rejected_not_ordered(
@@ -293,7 +305,7 @@ async def test_a_record_keyed_by_another_id_is_rejected_not_ordered(
     handler = handler_for(mongo, database, CollectingPublisher())
     misplaced = arrived(observed("kpi.storage-key", 99.0, date(2025, 3, 31)), 500, b"other")
     placed = arrived(observed("kpi.storage-key", 41.0, date(2025, 3, 31)), 3)
-    rejections = await handler.on_subject_events([misplaced, placed])
+    rejections = await handler.subject_events.on_subject_events([misplaced, placed])
     assert [(r.event.id, r.reason) for r in rejections] == [
         (misplaced.id, "partition_key_mismatch")
     ]

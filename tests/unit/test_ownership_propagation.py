@@ -22,12 +22,12 @@ from services.ingest.ownership_sync import (
     owners_changed_event,
     owners_changed_record,
 )
-from services.kpi.ownership import (
+from services.kpi.adapters.ownership import change_of
+from services.kpi.service.ownership import (
     INCONSISTENT,
     KEY_MISMATCH,
     UNTRUSTED_SOURCE,
     OwnershipChanges,
-    change_of,
     verdict,
 )
 from shared.catalogue.overrides import OwnershipChange
@@ -255,7 +255,7 @@ def test_kpi_refuses_a_change_whose_subject_or_id_do_not_match_its_data(attribut
 class AppliedOnce:
     applied: list[str] = field(default_factory=list)
 
-    async def apply_received(self, received: OwnershipChange, *, now: datetime) -> bool:
+    async def apply_received(self, received: ItemOwnersChanged, now: datetime) -> bool:
         if received.change_id in self.applied:
             return False
         self.applied.append(received.change_id)
@@ -269,7 +269,7 @@ async def test_kpi_applies_each_change_once_then_redefines_its_items() -> None:
     async def redefine(items: Sequence[str]) -> None:
         redefined.append(list(items))
 
-    handler = OwnershipChanges(store, redefine, lambda: CHANGED_AT)  # type: ignore[arg-type]
+    handler = OwnershipChanges(store, redefine, lambda: CHANGED_AT)
     first = decoded(owners_changed_record(change("a" * 24)))
     again = decoded(owners_changed_record(change("a" * 24)))
     forged = owners_changed_event(change("b" * 24)).model_copy(update={"source": "/x"})
@@ -328,8 +328,8 @@ async def handed_over(ordered: bool) -> list[tuple[str, list[Any]]]:
         return ()
 
     runner = ConsumerRunner(
-        consumer=consumer,  # type: ignore[arg-type]
-        dead_letter_producer=FakeProducer(),  # type: ignore[arg-type]
+        consumer=consumer,
+        dead_letter_producer=FakeProducer(),
         dead_letter_topic="dlq",
         event_types={**MINISTRY_EVENT_TYPES, **OWNERSHIP_EVENT_TYPES},
         handlers={KpiObservedEvent.TYPE: on_observed, ItemOwnersChangedEvent.TYPE: on_owners},

@@ -9,56 +9,52 @@ gauge and pruning without decoding anything.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import bson
 from bson.codec_options import CodecOptions
 
-Document = dict[str, Any]
-_CODEC = CodecOptions(tz_aware=True)
+from services.kpi.adapters.repository import version_document, version_from_document
+from services.kpi.ports import StateSummary, StateVersion
+
+_CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
 
 
-@dataclass(frozen=True)
-class StateSummary:
-    subject_id: str
-    version_id: str
-    version: int
-    status: str
-    kind: str
-    ministries: tuple[str, ...]
+def summary_of(version: StateVersion) -> StateSummary:
+    state = version.state
+    return StateSummary(
+        subject_id=state.subject_id,
+        version=version.version,
+        status=state.evaluation.status.value,
+        kind=state.kind.value,
+        ministries=state.ministries,
+    )
 
 
-class StateCache:
-    def __init__(self, documents: Iterable[Document] = ()) -> None:
+class BsonStateCache:
+    """The StateCache port, each version held BSON-encoded."""
+
+    def __init__(self) -> None:
         self._encoded: dict[str, bytes] = {}
         self._summaries: dict[str, StateSummary] = {}
-        for document in documents:
-            self.put(document)
 
-    def get(self, subject_id: str) -> Document | None:
+    def get(self, subject_id: str) -> StateVersion | None:
         encoded = self._encoded.get(subject_id)
-        return None if encoded is None else bson.decode(encoded, codec_options=_CODEC)
+        if encoded is None:
+            return None
+        return version_from_document(bson.decode(encoded, codec_options=_CODEC))
 
-    def put(self, document: Document) -> None:
-        subject_id = document["subject_id"]
-        self._encoded[subject_id] = bson.encode(document)
-        self._summaries[subject_id] = StateSummary(
-            subject_id=subject_id,
-            version_id=document["_id"],
-            version=int(document["version"]),
-            status=document["status"],
-            kind=document["kind"],
-            ministries=tuple(document.get("ministries") or ()),
-        )
+    def put(self, version: StateVersion) -> None:
+        self._encoded[version.subject_id] = bson.encode(version_document(version))
+        self._summaries[version.subject_id] = summary_of(version)
 
-    def put_if_newer(self, document: Document) -> None:
-        """Keep `document` unless a later version of its subject is held (loading versions in
+    def put_if_newer(self, version: StateVersion) -> None:
+        """Keep `version` unless a later version of its subject is held (loading versions in
         any order leaves the latest of each)."""
-        current = self._summaries.get(document["subject_id"])
-        if current is None or int(document["version"]) > current.version:
-            self.put(document)
+        current = self._summaries.get(version.subject_id)
+        if current is None or version.version > current.version:
+            self.put(version)
 
     def summary(self, subject_id: str) -> StateSummary | None:
         return self._summaries.get(subject_id)

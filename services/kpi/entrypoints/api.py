@@ -9,10 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from services.kpi.adapters.repository import HistoryReadTooLong
+from services.kpi.adapters.definitions import definition_from_catalogue
 from services.kpi.domain.model import Evaluation
 from services.kpi.entrypoints.catalogue_api import ItemOut, item_view
 from services.kpi.entrypoints.deps import Catalogue, HistoryReads, Queries, Repository
+from services.kpi.ports import HistoryReadTooLong, StoredEvent
 from shared.events.contracts import Status
 from shared.http.problems import (
     NotFound,
@@ -38,7 +39,7 @@ class HistoryView:
     item: dict[str, Any]
     state: dict[str, Any] | None
     evaluation: Evaluation | None
-    events: list[dict[str, Any]]
+    events: list[StoredEvent]
     history_truncated: bool
 
 
@@ -102,7 +103,7 @@ async def get_kpi(
                     latest = await queries.latest_history(kpi_id, limit=shown + 1)
                     return HistoryView(item, state, None, latest, history_truncated=False)
                 # One read of the history serves both the evaluation and the listing.
-                past = await queries.history_as_of(item, as_of)
+                past = await queries.history_as_of(definition_from_catalogue(item), as_of)
             except HistoryReadTooLong as error:
                 raise ServiceUnavailable(
                     f"{error}, the most one request may use; try again in {limits.retry_after_s} s",
@@ -132,7 +133,7 @@ async def get_kpi(
         "evaluation": evaluation,
         "episode": state["episode"] if state else None,
         "observations": [
-            {"event_id": o["event_id"], "as_of": o["as_of"], "data": o["data"]}
+            {"event_id": o.event_id, "as_of": o.as_of.isoformat(), "data": o.data}
             for o in observations
         ],
         # Only the latest `shown` are listed; the evaluation uses up to as_of_events_limit.

@@ -11,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.kpi.adapters.repository import KpiRepository
 from services.kpi.entrypoints.limits import ReadLimiter, SingleFlight
-from services.kpi.queries import KpiQueries
+from services.kpi.service.queries import KpiQueries
 from shared.catalogue_store import CatalogueStore
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.kpi.domain.model import SelfAssessment
 from services.kpi.domain.rollup import ChildStatus, Divergence, Scorecard
-from services.kpi.entrypoints.deps import Queries, Repository
+from services.kpi.entrypoints.deps import Catalogue, Queries, Repository
 from shared.events.contracts import Status
 from shared.http.problems import NotFound, ValidationProblem, problem_responses
 
@@ -78,8 +78,8 @@ class TransitionPage(BaseModel):
     summary="A measure's computed status (its worst child) beside its self-assessment",
     responses={200: {"model": MeasureStatusOut}, **problem_responses(NotFound)},
 )
-async def measure_status(measure_id: str, q: Queries) -> dict[str, Any]:
-    if await q.catalogue.measure(measure_id) is None:
+async def measure_status(measure_id: str, q: Queries, store: Catalogue) -> dict[str, Any]:
+    if await store.measure(measure_id) is None:
         raise NotFound(f"no measure {measure_id!r} in the catalogue")
     rollup = await q.measure_rollup(measure_id)
     return {**rollup.model_dump(mode="json"), "divergence_flag": rollup.divergence_flag}

@@ -10,17 +10,14 @@ subscription, measure, episode and kind). Nothing is lost.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from pymongo.asynchronous.database import AsyncDatabase
-
-from services.kpi.adapters.status_publisher import StatusPublisher
-from services.kpi.domain.divergence import DivergenceRecord, event_id, next_divergence
-from services.kpi.queries import KpiQueries
-from shared.catalogue_store import CatalogueStore
-from shared.consumer import BatchHandler, Rejection
+from services.kpi.domain.divergence import event_id, next_divergence
+from services.kpi.ports import Catalogue, DivergenceStore, StatusSink
+from services.kpi.service.queries import KpiQueries
+from shared.clock import Clock
+from shared.consumer_types import BatchHandler, Rejection
 from shared.events.cloudevents import CloudEvent
 from shared.events.contracts import (
     MeasureAssessed,
@@ -30,38 +27,27 @@ from shared.events.contracts import (
 from shared.logs import get_logger
 
 log = get_logger(__name__)
-DIVERGENCES = "kpi_divergences"
-Document = dict[str, Any]
 
 
+@dataclass
 class DivergenceTracker:
-    def __init__(
-        self,
-        db: AsyncDatabase[Document],
-        queries: KpiQueries,
-        catalogue: CatalogueStore,
-        publisher: StatusPublisher,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self._c = db[DIVERGENCES]
-        self._queries = queries
-        self._catalogue = catalogue
-        self._publisher = publisher
-        self._clock = clock
+    store: DivergenceStore
+    queries: KpiQueries
+    catalogue: Catalogue
+    publisher: StatusSink
+    # Service time: the day of the rollup.
+    clock: Clock
+    # Real time, as status changes are stamped (downstream latencies).
+    wall_clock: Clock
 
     async def check(self, measure_ids: Iterable[str]) -> int:
         """Roll the measures up again and publish their divergence changes; how many. Every
         measure checked gets a record: a measure has one once it has been assessed."""
         published = 0
-        today = self._clock().date()
+        today = self.clock().date()
         for measure_id in sorted(set(measure_ids)):
-            rollup = await self._queries.measure_rollup(measure_id)
-            doc = await self._c.find_one({"_id": measure_id})
-            previous = (
-                None
-                if doc is None
-                else DivergenceRecord.model_validate({k: v for k, v in doc.items() if k != "_id"})
-            )
+            rollup = await self.queries.measure_rollup(measure_id)
+            previous = await self.store.get(measure_id)
             record, change = next_divergence(previous, rollup, today)
             if change is not None:
                 event = MeasureDivergenceChangedEvent(
@@ -70,12 +56,11 @@ class DivergenceTracker:
                     source="/services/kpi",
                     type="shinchoku.measure.divergence_changed.v1",
                     subject=measure_id,
-                    # The real time, as status changes are stamped (downstream latencies).
-                    time=datetime.now(UTC),
+                    time=self.wall_clock(),
                     partitionkey=measure_id,
                     data=change,
                 )
-                await self._publisher.publish([event.to_json_dict()])
+                await self.publisher.publish([event.to_json_dict()])
                 published += 1
                 log.info(
                     "divergence_changed",
@@ -86,11 +71,7 @@ class DivergenceTracker:
                     event_id=event.id,
                 )
             if previous is None or record != previous:
-                await self._c.replace_one(
-                    {"_id": measure_id},
-                    {"_id": measure_id, **record.model_dump(mode="json")},
-                    upsert=True,
-                )
+                await self.store.put(measure_id, record)
         return published
 
     async def measures_of(self, events: Sequence[CloudEvent]) -> set[str]:
@@ -100,10 +81,8 @@ class DivergenceTracker:
         measures = {e.data.measure_id for e in events if isinstance(e.data, MeasureAssessed)}
         subjects = {subject_id(e) for e in events if not isinstance(e.data, MeasureAssessed)}
         if subjects:
-            items = await self._catalogue.items(sorted(subjects))
-            parents = sorted({str(i["measure_id"]) for i in items.values() if i.get("measure_id")})
-            assessed = self._c.find({"_id": {"$in": parents}}, {"_id": 1})
-            measures |= {doc["_id"] async for doc in assessed}
+            parents = await self.catalogue.measures_of(sorted(subjects))
+            measures |= await self.store.assessed(sorted(parents))
         return measures
 
     def after(self, handler: BatchHandler) -> BatchHandler:

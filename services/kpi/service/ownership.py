@@ -3,8 +3,8 @@
 Ingest owns the ownership record (shared.catalogue.overrides) and publishes each change as a
 ``shinchoku.item.owners_changed.v1`` event on the events topic, keyed by the item id
 (services/ingest/ownership_sync.py). This handler applies it to kpi's database the way the
-loader applies an override (`OwnershipStore.apply_received`: the same item document as in
-ingest's copy) and then to the definitions the handler caches (`KpiHandler.redefine`), so the
+loader applies an override (`OwnershipLedger.apply_received`: the same item document as in
+ingest's copy) and then to the definitions the write side caches (`SubjectEvents.redefine`), so the
 item's later events are evaluated, and its status changes published, with the new owners, and
 its state (metrics by ministry, scorecards) carries them.
 
@@ -23,12 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 import structlog
 
-from shared.catalogue.overrides import OwnershipChange, OwnershipStore
-from shared.consumer import Rejection, arrival_of
+from services.kpi.ports import OwnershipLedger
+from shared.clock import Clock
+from shared.consumer_types import Rejection, arrival_of
 from shared.events.cloudevents import CloudEvent
 from shared.events.contracts import INGEST_SOURCE, ItemOwnersChanged, owners_changed_event_id
 
@@ -69,28 +69,14 @@ def verdict(event: CloudEvent) -> Rejection | None:
     return None
 
 
-def change_of(data: ItemOwnersChanged) -> OwnershipChange:
-    return OwnershipChange(
-        item_id=data.item_id,
-        action=data.action,
-        owners=list(data.owners),
-        previous=[],
-        catalogue_owners=[],
-        reason=data.reason,
-        changed_by=data.changed_by,
-        changed_at=data.changed_at,
-        change_id=data.change_id,
-    )
-
-
 @dataclass
 class OwnershipChanges:
     """The consumer's handler for ``shinchoku.item.owners_changed.v1``."""
 
-    store: OwnershipStore
-    # The definitions the kpi handler caches: re-read for these items (KpiHandler.redefine).
+    store: OwnershipLedger
+    # The definitions the write side caches: re-read for these items (SubjectEvents.redefine).
     redefine: Callable[[Sequence[str]], Awaitable[None]]
-    clock: Callable[[], datetime]
+    clock: Clock
 
     async def on_owners_changed(self, events: Sequence[CloudEvent]) -> Sequence[Rejection]:
         rejections: list[Rejection] = []
@@ -102,7 +88,7 @@ class OwnershipChanges:
                 continue
             assert isinstance(event.data, ItemOwnersChanged)
             data = event.data
-            applied = await self.store.apply_received(change_of(data), now=self.clock())
+            applied = await self.store.apply_received(data, self.clock())
             log.info(
                 "item_owners_applied" if applied else "item_owners_already_applied",
                 kpi_id=data.item_id,
