@@ -1,22 +1,20 @@
 """Read API over the loaded plan catalogue: measures, KPIs and milestones, ministries.
 
-Filters run in MongoDB (`find` with `$in` / an anchored `$regex`, `count_documents` for the
-total), so a page costs one query and one count whatever the catalogue's size. Every entry
+The queries are in adapters/catalogue_reads.py (one query and one count per page, whatever the
+catalogue's size); the routes choose what of each document is shown. Every entry
 carries both its Japanese and English names (`name_ja`/`name_en`, `title_ja`/`title_en`);
 `lang=ja|en` adds `name` (`title` for measures) in the chosen language for display.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
-from pymongo.asynchronous.database import AsyncDatabase
 
-from services.kpi.entrypoints.deps import Database, Queries
-from shared.catalogue_store import ITEMS, MEASURES, MINISTRIES, RETIRED
+from services.kpi.adapters.catalogue_reads import CatalogueReads
+from services.kpi.entrypoints.deps import Queries, Reads
 from shared.http.problems import FieldError, NotFound, ValidationProblem, problem_responses
 
 Document = dict[str, Any]
@@ -174,18 +172,10 @@ def item_view(doc: Document, lang: Lang | None = None) -> Document:
     return view
 
 
-def _section_regex(section: str) -> str:
-    """Anchored prefix pattern; only the regex metacharacters are escaped (FerretDB's Go
-    regexp rejects escapes of ordinary characters such as spaces)."""
-    section = re.sub(r"第([0-9])", lambda m: "第" + chr(ord(m.group(1)) + 0xFEE0), section)
-    return "^" + re.sub(r"([\\.^$|?*+()\[\]{}])", r"\\\1", section)
-
-
-async def _check_ministries(db: AsyncDatabase[Document], codes: list[str] | None) -> None:
+async def _check_ministries(reads: CatalogueReads, codes: list[str] | None) -> None:
     if not codes:
         return
-    known = {doc["_id"] async for doc in db[MINISTRIES].find({"_id": {"$in": codes}}, {"_id": 1})}
-    unknown = [c for c in codes if c not in known]
+    unknown = await reads.unknown_ministries(codes)
     if unknown:
         raise ValidationProblem(
             f"unknown ministry code(s): {', '.join(unknown)}",
@@ -193,40 +183,6 @@ async def _check_ministries(db: AsyncDatabase[Document], codes: list[str] | None
                 FieldError(field="ministry", reason=f"unknown ministry code {c!r}") for c in unknown
             ],
         )
-
-
-def _filter(ministry: list[str] | None, section: str | None, include_retired: bool) -> Document:
-    query: Document = {}
-    if not include_retired:
-        query["state"] = {"$ne": RETIRED}
-    if ministry:
-        query["ministries"] = {"$in": ministry}
-    if section:
-        query["section_path"] = {"$regex": _section_regex(section)}
-    return query
-
-
-async def _page(
-    db: AsyncDatabase[Document],
-    collection: str,
-    query: Document,
-    sort: str,
-    limit: int,
-    offset: int,
-) -> tuple[list[Document], int]:
-    total = await db[collection].count_documents(query)
-    cursor = db[collection].find(query).sort(sort, 1).skip(offset).limit(limit)
-    return [doc async for doc in cursor], total
-
-
-async def _counts(db: AsyncDatabase[Document], collection: str, query: Document) -> dict[str, int]:
-    pipeline: list[Document] = [
-        {"$match": query},
-        {"$unwind": "$ministries"},
-        {"$group": {"_id": "$ministries", "n": {"$sum": 1}}},
-    ]
-    cursor = await db[collection].aggregate(pipeline)
-    return {doc["_id"]: int(doc["n"]) async for doc in cursor}
 
 
 # --- routes -------------------------------------------------------------------------------------
@@ -241,7 +197,7 @@ async def _counts(db: AsyncDatabase[Document], collection: str, query: Document)
     responses=problem_responses(ValidationProblem),
 )
 async def list_ministries(
-    db: Database,
+    reads: Reads,
     ministry: MinistryFilter = None,
     section: SectionFilter = None,
     lang: LangParam = None,
@@ -249,17 +205,13 @@ async def list_ministries(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Document:
-    await _check_ministries(db, ministry)
-    active = _filter(None, section, include_retired=False)
-    measure_counts = await _counts(db, MEASURES, active)
-    item_counts = await _counts(db, ITEMS, active)
-    query = _filter(None, None, include_retired)
+    await _check_ministries(reads, ministry)
+    measure_counts = await reads.counts_by_ministry("measures", section)
+    item_counts = await reads.counts_by_ministry("items", section)
     codes: set[str] | None = set(ministry) if ministry else None
     if section:
         codes = set(measure_counts) if codes is None else codes & set(measure_counts)
-    if codes is not None:
-        query["_id"] = {"$in": sorted(codes)}
-    docs, total = await _page(db, MINISTRIES, query, sort="order", limit=limit, offset=offset)
+    docs, total = await reads.ministries(codes, include_retired, limit, offset)
     items = [
         {
             **_view(doc, "name", lang),
@@ -282,7 +234,7 @@ async def list_ministries(
     responses=problem_responses(ValidationProblem),
 )
 async def list_measures(
-    db: Database,
+    reads: Reads,
     ministry: MinistryFilter = None,
     section: SectionFilter = None,
     lang: LangParam = None,
@@ -290,9 +242,8 @@ async def list_measures(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Document:
-    await _check_ministries(db, ministry)
-    query = _filter(ministry, section, include_retired)
-    docs, total = await _page(db, MEASURES, query, sort="_id", limit=limit, offset=offset)
+    await _check_ministries(reads, ministry)
+    docs, total = await reads.measures(ministry, section, include_retired, limit, offset)
     items = [_view(doc, "title", lang) for doc in docs]
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
@@ -305,16 +256,16 @@ async def list_measures(
     responses=problem_responses(NotFound),
 )
 async def get_measure(
-    measure_id: str, db: Database, queries: Queries, lang: LangParam = None
+    measure_id: str, reads: Reads, queries: Queries, lang: LangParam = None
 ) -> Document:
-    doc = await db[MEASURES].find_one({"_id": measure_id})
+    doc = await reads.measure(measure_id)
     if doc is None:
         raise NotFound(f"no measure {measure_id!r} in the catalogue")
-    entries = db[ITEMS].find({"measure_id": measure_id}).sort("_id", 1)
+    entries = await reads.measure_items(measure_id)
     rollup = await queries.measure_rollup(measure_id)
     return {
         **_view(doc, "title", lang),
-        "kpis": [item_view(item, lang) async for item in entries],
+        "kpis": [item_view(item, lang) for item in entries],
         "status": {**rollup.model_dump(mode="json"), "divergence_flag": rollup.divergence_flag},
     }
 
@@ -329,7 +280,7 @@ async def get_measure(
     responses=problem_responses(ValidationProblem),
 )
 async def list_kpis(
-    db: Database,
+    reads: Reads,
     ministry: MinistryFilter = None,
     section: SectionFilter = None,
     measure_id: Annotated[str | None, Query(description="Only this measure's entries")] = None,
@@ -341,12 +292,9 @@ async def list_kpis(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Document:
-    await _check_ministries(db, ministry)
-    query = _filter(ministry, section, include_retired)
-    if measure_id is not None:
-        query["measure_id"] = measure_id
-    if kind is not None:
-        query["kind"] = kind
-    docs, total = await _page(db, ITEMS, query, sort="_id", limit=limit, offset=offset)
+    await _check_ministries(reads, ministry)
+    docs, total = await reads.items(
+        ministry, section, measure_id, kind, include_retired, limit, offset
+    )
     items = [item_view(doc, lang) for doc in docs]
     return {"items": items, "total": total, "limit": limit, "offset": offset}

@@ -7,8 +7,8 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from pymongo.asynchronous.database import AsyncDatabase
 
+from services.kpi.adapters.catalogue_reads import CatalogueReads
 from services.kpi.adapters.repository import KpiRepository
 from services.kpi.entrypoints.limits import ReadLimiter, SingleFlight
 from services.kpi.service.queries import KpiQueries
@@ -37,9 +37,9 @@ def _catalogue(request: Request) -> CatalogueStore:
     return value
 
 
-def _database(request: Request) -> AsyncDatabase[dict[str, Any]]:
+def _catalogue_reads(request: Request) -> CatalogueReads:
     store: CatalogueStore = request.app.state.catalogue
-    return store.database
+    return CatalogueReads(store.database)
 
 
 def _queries(request: Request) -> KpiQueries:
@@ -54,6 +54,6 @@ def _history_reads(request: Request) -> HistoryReadLimits:
 
 Repository = Annotated[KpiRepository, Depends(_repository)]
 Catalogue = Annotated[CatalogueStore, Depends(_catalogue)]
-Database = Annotated[AsyncDatabase[dict[str, Any]], Depends(_database)]
+Reads = Annotated[CatalogueReads, Depends(_catalogue_reads)]
 Queries = Annotated[KpiQueries, Depends(_queries)]
 HistoryReads = Annotated[HistoryReadLimits, Depends(_history_reads)]

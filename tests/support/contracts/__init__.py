@@ -1,0 +1,1 @@
+"""Contract tests of ports: base classes, subclassed per implementation and tier."""
