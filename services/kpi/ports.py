@@ -67,6 +67,17 @@ class StateSummary:
     kind: str
     ministries: tuple[str, ...]
 
+    @classmethod
+    def of(cls, version: StateVersion) -> StateSummary:
+        state = version.state
+        return cls(
+            subject_id=state.subject_id,
+            version=version.version,
+            status=state.evaluation.status.value,
+            kind=state.kind.value,
+            ministries=state.ministries,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class CatalogueEntry:

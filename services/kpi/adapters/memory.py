@@ -29,17 +29,6 @@ from services.kpi.ports import (
 from shared.events.contracts import ItemOwnersChanged
 
 
-def _summary(version: StateVersion) -> StateSummary:
-    state = version.state
-    return StateSummary(
-        subject_id=state.subject_id,
-        version=version.version,
-        status=state.evaluation.status.value,
-        kind=state.kind.value,
-        ministries=state.ministries,
-    )
-
-
 def _status(state: SubjectState) -> SubjectStatus:
     return SubjectStatus(
         subject_id=state.subject_id,
@@ -69,10 +58,10 @@ class MemoryStateCache:
 
     def summary(self, subject_id: str) -> StateSummary | None:
         version = self._versions.get(subject_id)
-        return None if version is None else _summary(version)
+        return None if version is None else StateSummary.of(version)
 
     def summaries(self) -> Iterator[StateSummary]:
-        return iter([_summary(v) for v in self._versions.values()])
+        return iter([StateSummary.of(v) for v in self._versions.values()])
 
     def __len__(self) -> int:
         return len(self._versions)

@@ -303,14 +303,11 @@ class KpiRepository:
         """Store new state versions; raises VersionConflictError for versions already stored."""
         if not versions:
             return
-        documents = [version_document(v) for v in versions]
-        try:
-            await self._db[STATES].insert_many(documents, ordered=False)
-        except BulkWriteError as error:
-            errors = error.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            raise VersionConflictError([documents[e["index"]]["_id"] for e in errors]) from error
+        duplicates = await self._insert_ignoring_duplicates(
+            STATES, [version_document(v) for v in versions]
+        )
+        if duplicates:
+            raise VersionConflictError(duplicates)
 
     async def acknowledge(self, versions: Sequence[StateVersion]) -> None:
         await self._insert_ignoring_duplicates(

@@ -21,17 +21,6 @@ from services.kpi.ports import StateSummary, StateVersion
 _CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
 
 
-def summary_of(version: StateVersion) -> StateSummary:
-    state = version.state
-    return StateSummary(
-        subject_id=state.subject_id,
-        version=version.version,
-        status=state.evaluation.status.value,
-        kind=state.kind.value,
-        ministries=state.ministries,
-    )
-
-
 class BsonStateCache:
     """The StateCache port, each version held BSON-encoded."""
 
@@ -47,7 +36,7 @@ class BsonStateCache:
 
     def put(self, version: StateVersion) -> None:
         self._encoded[version.subject_id] = bson.encode(version_document(version))
-        self._summaries[version.subject_id] = summary_of(version)
+        self._summaries[version.subject_id] = StateSummary.of(version)
 
     def put_if_newer(self, version: StateVersion) -> None:
         """Keep `version` unless a later version of its subject is held (loading versions in

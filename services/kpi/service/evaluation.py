@@ -36,14 +36,13 @@ from services.kpi.service.intake import (
     misplaced,
     received_event,
     recheck,
-    subject_of,
 )
 from services.kpi.service.outbox import OutboxPublisher, status_event
 from services.kpi.service.state_cache import LatestStates
 from shared.clock import Clock
 from shared.consumer_types import Rejection
 from shared.events.cloudevents import CloudEvent
-from shared.events.contracts import MeasureAssessed
+from shared.events.contracts import MeasureAssessed, subject_id
 
 
 @dataclass
@@ -81,12 +80,12 @@ class StateUpdater:
         # Status changes left from an earlier failed publish go out before newer ones.
         await self.outbox.publish_pending()
         versions: list[StateVersion] = []
-        for subject_id, definition in definitions.items():
-            previous = cache.get(subject_id)
+        for subject, definition in definitions.items():
+            previous = cache.get(subject)
             step = advance(
                 definition,
                 None if previous is None else previous.state,
-                new_events.get(subject_id, ()),
+                new_events.get(subject, ()),
                 today,
             )
             if step.state is None:
@@ -99,7 +98,7 @@ class StateUpdater:
                     outbox=outbox,
                     updated_at=now,
                     written_at=self.wall_clock(),
-                    partition=self.ownership.partition_of(subject_id),
+                    partition=self.ownership.partition_of(subject),
                 )
             )
         try:
@@ -132,7 +131,7 @@ class SubjectEvents:
     async def on_subject_events(self, events: Sequence[CloudEvent]) -> Sequence[Rejection]:
         by_subject: dict[str, list[CloudEvent]] = {}
         for event in events:
-            by_subject.setdefault(subject_of(event), []).append(event)
+            by_subject.setdefault(subject_id(event), []).append(event)
         async with self.updater.lock:
             entries = await self.definitions.entries(list(by_subject))
             rejections = [
@@ -165,7 +164,7 @@ class SubjectEvents:
             grouped: dict[str, list[SubjectEvent]] = {}
             for event in accepted:
                 first = first_arrivals.get(event.dedup_key, arrival(event))
-                grouped.setdefault(subject_of(event), []).append(domain_event(event, first, now))
+                grouped.setdefault(subject_id(event), []).append(domain_event(event, first, now))
             await self.updater.update({s: entries[s].definition for s in grouped}, grouped)
         return rejections
 

@@ -16,21 +16,12 @@ from services.kpi.domain.model import (
 from services.kpi.ports import ReceivedEvent
 from shared.consumer_types import Rejection, arrival_of
 from shared.events.cloudevents import CloudEvent
-from shared.events.contracts import KpiObserved, MilestoneReported
+from shared.events.contracts import KpiObserved, MilestoneReported, subject_id
 from shared.events.validation import ItemFacts, Rules, by_priority, check_event
 
 # The checks ingest makes, made again on every record (an event about an entry retired after
 # ingest accepted it is still recorded).
 KAFKA_RULES = Rules(refuse_retired=False)
-
-
-def subject_of(event: CloudEvent) -> str:
-    data = event.data
-    if isinstance(data, KpiObserved):
-        return data.kpi_id
-    if isinstance(data, MilestoneReported):
-        return data.milestone_id
-    return event.subject or ""
 
 
 def arrival(event: CloudEvent) -> int:
@@ -48,7 +39,7 @@ def misplaced(events: Iterable[CloudEvent]) -> list[Rejection]:
     rejections = []
     for event in events:
         found = arrival_of(event)
-        subject = subject_of(event)
+        subject = subject_id(event)
         if found is not None and found.key != subject.encode():
             rejections.append(
                 Rejection(
@@ -88,7 +79,7 @@ def received_event(event: CloudEvent, now: datetime) -> ReceivedEvent:
         event_id=event.id,
         source=event.source,
         type=event.type,
-        subject_id=subject_of(event),
+        subject_id=subject_id(event),
         as_of=as_of,
         # Without a sender's time, the time it was processed stands in for the receive time.
         time=event.time or now,
