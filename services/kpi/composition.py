@@ -30,10 +30,11 @@ from services.kpi.ports import (
     StateRepository,
     StatusSink,
 )
+from services.kpi.service.assessments import Assessments
 from services.kpi.service.compaction import Compactor
 from services.kpi.service.definitions import Definitions
 from services.kpi.service.divergence import DivergenceTracker
-from services.kpi.service.evaluation import Assessments, StateUpdater, SubjectEvents
+from services.kpi.service.evaluation import StateUpdater, SubjectEvents
 from services.kpi.service.outbox import OutboxPublisher
 from services.kpi.service.ownership import OwnershipChanges
 from services.kpi.service.queries import AS_OF_EVENTS_LIMIT, KpiQueries

@@ -29,7 +29,7 @@ from pymongo.errors import (
     WriteConcernError,
 )
 
-from services.kpi.adapters.repository import VersionConflictError
+from services.kpi.ports import VersionConflictError
 from shared.consumer import (
     HANDLER_FAILED,
     Arrival,

@@ -292,27 +292,8 @@ class CollectingSink:
         self.events.extend(events)
 
 
-class EverythingOwned:
-    """The Ownership port of a lone writer: every subject, one generation."""
-
-    generation = 0
-
-    def owns(self, key: str) -> bool:
-        return True
-
-    def partition_of(self, key: str) -> int | None:
-        return None
-
-    def owned_partitions(self) -> Collection[int] | None:
-        return None
-
-    async def wait_assigned(self) -> bool:
-        return True
-
-
 __all__ = [
     "CollectingSink",
-    "EverythingOwned",
     "MemoryCatalogue",
     "MemoryDivergenceStore",
     "MemoryKpiRepository",
