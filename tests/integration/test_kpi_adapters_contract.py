@@ -10,12 +10,21 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.kpi.adapters.catalogue import MongoCatalogue
 from services.kpi.adapters.divergences import MongoDivergenceStore
+from services.kpi.adapters.ownership import MongoOwnershipLedger
 from services.kpi.adapters.repository import KpiRepository, ensure_indexes
+from shared.catalogue.overrides import OwnershipStore
+from shared.catalogue_store import MEASURES, CatalogueStore
 from shared.mongo import MongoClient
 from tests.support.contracts.kpi import (
+    CATALOGUE_ITEMS,
+    CATALOGUE_MEASURES,
+    CatalogueContract,
     DivergenceStoreContract,
     EventStoreContract,
+    LedgerAndCatalogue,
+    OwnershipLedgerContract,
     StateRepositoryContract,
 )
 
@@ -47,3 +56,28 @@ class TestMongoDivergenceStore(DivergenceStoreContract):
     @pytest.fixture
     def divergence_store(self, database: AsyncDatabase[dict[str, Any]]) -> MongoDivergenceStore:
         return MongoDivergenceStore(database)
+
+
+async def mongo_catalogue(mongo: MongoClient, db: AsyncDatabase[dict[str, Any]]) -> MongoCatalogue:
+    store = CatalogueStore(mongo, db.name)
+    for item in CATALOGUE_ITEMS:
+        await store.upsert_item(item)
+    await db[MEASURES].insert_many([dict(m) for m in CATALOGUE_MEASURES])
+    return MongoCatalogue(store)
+
+
+class TestMongoCatalogue(CatalogueContract):
+    @pytest.fixture
+    async def catalogue(
+        self, mongo: MongoClient, database: AsyncDatabase[dict[str, Any]]
+    ) -> MongoCatalogue:
+        return await mongo_catalogue(mongo, database)
+
+
+class TestMongoOwnershipLedger(OwnershipLedgerContract):
+    @pytest.fixture
+    async def ownership_ledger(
+        self, mongo: MongoClient, database: AsyncDatabase[dict[str, Any]]
+    ) -> LedgerAndCatalogue:
+        catalogue = await mongo_catalogue(mongo, database)
+        return LedgerAndCatalogue(MongoOwnershipLedger(OwnershipStore(database)), catalogue)

@@ -216,17 +216,15 @@ class MemoryCatalogue:
         self,
         entries: Iterable[CatalogueEntry] = (),
         measures: dict[str, MeasureEntry] | None = None,
-        retired: Iterable[str] = (),
     ) -> None:
         self.items = {entry.id: entry for entry in entries}
         self.measures = dict(measures or {})
-        self.retired = set(retired)
 
     def put(self, entry: CatalogueEntry) -> None:
         self.items[entry.id] = entry
 
     async def all_entries(self) -> list[CatalogueEntry]:
-        return [e for i, e in self.items.items() if i not in self.retired]
+        return [e for e in self.items.values() if not e.facts.retired]
 
     async def entries(self, ids: Sequence[str]) -> dict[str, CatalogueEntry]:
         return {i: self.items[i] for i in ids if i in self.items}

@@ -8,7 +8,9 @@ subclasses are collected.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 
@@ -25,8 +27,10 @@ from services.kpi.domain.model import (
 )
 from services.kpi.domain.transition import SubjectState, advance
 from services.kpi.ports import (
+    Catalogue,
     DivergenceStore,
     EventStore,
+    OwnershipLedger,
     ReceivedAssessment,
     ReceivedEvent,
     StateCache,
@@ -34,7 +38,7 @@ from services.kpi.ports import (
     StateVersion,
     VersionConflictError,
 )
-from shared.events.contracts import DivergenceLevel
+from shared.events.contracts import DivergenceLevel, ItemOwnersChanged
 
 # Whole milliseconds: what MongoDB keeps of a datetime.
 WRITTEN = datetime(2025, 6, 1, 9, 30, 0, 123000, tzinfo=UTC)
@@ -319,3 +323,96 @@ class DivergenceStoreContract:
         await divergence_store.put("m.1", record.model_copy(update={"version": 2}))
         assert await divergence_store.get("m.1") == record.model_copy(update={"version": 2})
         assert await divergence_store.assessed(["m.1", "m.2"]) == {"m.1"}
+
+
+# --- the catalogue ------------------------------------------------------------------------------
+
+
+def catalogue_item(item_id: str, measure_id: str, state: str = "active") -> dict[str, Any]:
+    """A KPI document as the catalogue loader writes it (the fields the kpi service reads)."""
+    return {
+        "_id": item_id,
+        "id": item_id,
+        "kind": "kpi",
+        "measure_id": measure_id,
+        "unit": "%",
+        "direction": "increase",
+        "accumulation": "level",
+        "ministries": ["digital"],
+        "state": state,
+        "baseline": {"value": 10.0, "as_of": "2021-03-31"},
+        "targets": [{"value": 90.0, "deadline": "2031-03-31", "deadline_text": "2030年度末"}],
+    }
+
+
+# What the `catalogue` and `ownership_ledger` fixtures hold.
+CATALOGUE_ITEMS = [catalogue_item("kpi.active", "m.1"), catalogue_item("kpi.old", "m.2", "retired")]
+CATALOGUE_MEASURES: list[dict[str, Any]] = [
+    {"_id": "m.1", "id": "m.1", "ministries": ["digital", "mic"]}
+]
+
+
+class CatalogueContract:
+    """The kpi service's copy of the catalogue, read as definitions (holding CATALOGUE_ITEMS
+    and CATALOGUE_MEASURES)."""
+
+    async def test_all_entries_are_the_active_ones(self, catalogue: Catalogue) -> None:
+        """Retired items are not swept; the entries carry definitions, facts and owners."""
+        (entry,) = await catalogue.all_entries()
+        assert entry.id == "kpi.active"
+        assert entry.definition.measure_id == "m.1"
+        assert entry.definition.ministries == ("digital",)
+        assert entry.owners == frozenset({"digital"})
+        assert not entry.facts.retired
+
+    async def test_entries_by_id_include_retired_ones(self, catalogue: Catalogue) -> None:
+        """Events about a retired item are still recorded: looked up by id it is found."""
+        found = await catalogue.entries(["kpi.old", "kpi.none", "kpi.active"])
+        assert sorted(found) == ["kpi.active", "kpi.old"]
+        assert found["kpi.old"].facts.retired
+
+    async def test_measures_and_the_measures_of_items(self, catalogue: Catalogue) -> None:
+        measure = await catalogue.measure("m.1")
+        assert measure is not None
+        assert measure.owners == frozenset({"digital", "mic"})
+        assert await catalogue.measure("m.none") is None
+        assert await catalogue.measures_of(["kpi.active", "kpi.old", "kpi.none"]) == {"m.1", "m.2"}
+
+
+@dataclass(frozen=True)
+class LedgerAndCatalogue:
+    """An ownership ledger and the catalogue copy it changes."""
+
+    ledger: OwnershipLedger
+    catalogue: Catalogue
+
+
+def owners_changed(change_id: str, action: str, owners: list[str]) -> ItemOwnersChanged:
+    return ItemOwnersChanged.model_validate(
+        {
+            "item_id": "kpi.active",
+            "action": action,
+            "owners": owners,
+            "change_id": change_id,
+            "reason": "reorganisation",
+            "changed_by": "admin",
+            "changed_at": WRITTEN,
+        }
+    )
+
+
+class OwnershipLedgerContract:
+    """Ownership changes applied to the catalogue copy, each once."""
+
+    async def test_a_change_is_applied_once_and_a_reset_restores_the_release(
+        self, ownership_ledger: LedgerAndCatalogue
+    ) -> None:
+        ledger, catalogue = ownership_ledger.ledger, ownership_ledger.catalogue
+        assert await ledger.apply_received(owners_changed("c1", "set", ["mic"]), WRITTEN)
+        assert not await ledger.apply_received(owners_changed("c1", "set", ["mic"]), WRITTEN)
+        entry = (await catalogue.entries(["kpi.active"]))["kpi.active"]
+        assert entry.definition.ministries == ("mic",)
+        assert entry.owners == frozenset({"mic"})
+        assert await ledger.apply_received(owners_changed("c2", "reset", ["digital"]), LATER)
+        entry = (await catalogue.entries(["kpi.active"]))["kpi.active"]
+        assert entry.definition.ministries == ("digital",)

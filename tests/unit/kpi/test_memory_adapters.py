@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import pytest
 
+from services.kpi.adapters.catalogue import catalogue_entry, measure_entry
 from services.kpi.adapters.memory import (
+    MemoryCatalogue,
     MemoryDivergenceStore,
     MemoryKpiRepository,
+    MemoryOwnershipLedger,
     MemoryStateCache,
 )
 from services.kpi.adapters.state_cache import BsonStateCache
 from tests.support.contracts.kpi import (
+    CATALOGUE_ITEMS,
+    CATALOGUE_MEASURES,
+    CatalogueContract,
     DivergenceStoreContract,
     EventStoreContract,
+    LedgerAndCatalogue,
+    OwnershipLedgerContract,
     StateCacheContract,
     StateRepositoryContract,
 )
@@ -47,3 +55,23 @@ class TestMemoryDivergenceStore(DivergenceStoreContract):
     @pytest.fixture
     def divergence_store(self) -> MemoryDivergenceStore:
         return MemoryDivergenceStore()
+
+
+def memory_catalogue() -> MemoryCatalogue:
+    return MemoryCatalogue(
+        [catalogue_entry(item) for item in CATALOGUE_ITEMS],
+        {m["_id"]: measure_entry(m) for m in CATALOGUE_MEASURES},
+    )
+
+
+class TestMemoryCatalogue(CatalogueContract):
+    @pytest.fixture
+    def catalogue(self) -> MemoryCatalogue:
+        return memory_catalogue()
+
+
+class TestMemoryOwnershipLedger(OwnershipLedgerContract):
+    @pytest.fixture
+    def ownership_ledger(self) -> LedgerAndCatalogue:
+        catalogue = memory_catalogue()
+        return LedgerAndCatalogue(MemoryOwnershipLedger(catalogue), catalogue)
