@@ -19,6 +19,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
+from services.kpi.adapters.catalogue import copy_catalogue, every_item
 from services.kpi.adapters.definitions import definition_from_catalogue
 from services.kpi.adapters.repository import KpiRepository, ensure_indexes
 from services.kpi.composition import EVENT_TYPES, ORDERED_TYPES, build_kpi, mongo_adapters
@@ -27,7 +28,7 @@ from services.kpi.domain.rules import evaluate_kpi, evaluate_milestone
 from services.kpi.domain.state import KpiState, MilestoneState
 from services.kpi.metrics import KpiMetrics
 from services.kpi.settings import KpiSettings
-from shared.catalogue_store import ITEMS, MEASURES, MINISTRIES, CatalogueStore
+from shared.catalogue_store import CatalogueStore
 from shared.clock import utc_now
 from shared.consumer import ConsumerRunner
 from shared.kafka import create_consumer
@@ -70,13 +71,6 @@ def _current_status(definition_doc: Document, state_doc: Document, today: Any) -
     return evaluate_milestone(
         definition, MilestoneState.model_validate(state_doc["aggregate"]), today
     ).status.value
-
-
-async def copy_catalogue(mongo: MongoClient, source: str, target: str) -> None:
-    for collection in (ITEMS, MEASURES, MINISTRIES):
-        documents = [doc async for doc in mongo[source][collection].find({})]
-        if documents:
-            await mongo[target][collection].insert_many(documents)
 
 
 async def replay(settings: KpiSettings, *, keep: bool = False) -> ReplayReport:
@@ -133,7 +127,7 @@ async def replay(settings: KpiSettings, *, keep: bool = False) -> ReplayReport:
 
 async def compare(mongo: MongoClient, live: str, replayed: str, report: ReplayReport) -> None:
     today = utc_now().date()
-    items = {doc["_id"]: doc async for doc in mongo[live][ITEMS].find({})}
+    items = await every_item(mongo[live])
     live_states = await KpiRepository(mongo[live]).all_states()
     replay_states = await KpiRepository(mongo[replayed]).all_states()
     report.subjects_live, report.subjects_replayed = len(live_states), len(replay_states)

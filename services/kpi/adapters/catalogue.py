@@ -6,10 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pymongo.asynchronous.database import AsyncDatabase
+
 from services.kpi.adapters.definitions import definition_from_catalogue
 from services.kpi.ports import CatalogueEntry, MeasureEntry
-from shared.catalogue_store import CatalogueStore
+from shared.catalogue_store import ITEMS, MEASURES, MINISTRIES, CatalogueStore
 from shared.events.validation import facts_from_catalogue, owners_from_catalogue
+from shared.mongo import MongoClient
 
 
 def catalogue_entry(document: Mapping[str, Any]) -> CatalogueEntry:
@@ -46,3 +49,16 @@ class MongoCatalogue:
     async def measures_of(self, ids: Sequence[str]) -> set[str]:
         items = await self._store.items(list(ids))
         return {str(i["measure_id"]) for i in items.values() if i.get("measure_id")}
+
+
+async def copy_catalogue(mongo: MongoClient, source: str, target: str) -> None:
+    """Copy one database's catalogue (items, measures, ministries) into another (a replay's)."""
+    for collection in (ITEMS, MEASURES, MINISTRIES):
+        documents = [doc async for doc in mongo[source][collection].find({})]
+        if documents:
+            await mongo[target][collection].insert_many(documents)
+
+
+async def every_item(db: AsyncDatabase[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every KPI and milestone document by id, retired ones included."""
+    return {doc["_id"]: doc async for doc in db[ITEMS].find({})}
