@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.ingest.adapters.receipts import CLAIMS, RELEASED_CLAIMS, claim_id, new_batch_id
+from services.ingest.adapters.receipts import CLAIMS, RELEASED_CLAIMS, claim_id
+from services.ingest.domain.receipts import new_batch_id
 from shared.mongo import MongoClient
 from shared.settings import KafkaSettings, MongoSettings, TopicSettings
 from tests.support.ingest import (

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from services.ingest.adapters.batching import BatchingInserter, WriterStopped
-from services.ingest.adapters.receipts import Claim, ReceiptStore, new_batch_id
+from services.ingest.adapters.receipts import ReceiptStore
+from services.ingest.domain.receipts import new_batch_id
+from services.ingest.ports import Claim
 from shared.events.contracts import ministry_event_adapter
 from shared.mongo import MongoClient
 from shared.settings import MongoSettings

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from services.alerts.metrics import ATTEMPT_RESULTS
-from services.ingest.handlers import AuthFailure
+from services.ingest.service.authentication import AuthFailure
 from services.ingest.metrics import AUTH_FAILURE_REASONS
 from shared.consumer import HANDLER_FAILED
 from shared.metrics import DEAD_LETTER_REASONS

@@ -15,8 +15,8 @@ from aiokafka import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
 from services.ingest.adapters.publisher import PublishFailed
-from services.ingest.handlers import OwnershipAdmin
-from services.ingest.ownership_sync import (
+from services.ingest.service.ownership_administration import OwnershipAdmin
+from services.ingest.service.ownership_propagation import (
     OwnershipNotPropagated,
     OwnershipPropagator,
     owners_changed_event,

@@ -12,7 +12,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from pymongo.errors import PyMongoError
+
 from services.ingest.domain.keys import KeyRecord, hash_secret, new_key
+from services.ingest.ports import KeyStore
+from services.ingest.service.errors import StorageUnavailable
 from shared.mongo import MongoClient
 
 API_KEYS = "ingest_api_keys"
@@ -45,25 +49,34 @@ class ApiKeyStore:
             created_at=now,
             label=label,
         )
-        await self._keys.insert_one(
-            {
-                "_id": record.key_id,
-                "ministry": record.ministry,
-                "secret_sha256": record.secret_sha256,
-                "created_at": record.created_at,
-                "revoked_at": None,
-                "label": label,
-            }
-        )
+        try:
+            await self._keys.insert_one(
+                {
+                    "_id": record.key_id,
+                    "ministry": record.ministry,
+                    "secret_sha256": record.secret_sha256,
+                    "created_at": record.created_at,
+                    "revoked_at": None,
+                    "label": label,
+                }
+            )
+        except PyMongoError as error:
+            raise StorageUnavailable(repr(error)) from error
         return full, record
 
     async def get(self, key_id: str) -> KeyRecord | None:
-        document = await self._keys.find_one({"_id": key_id})
+        try:
+            document = await self._keys.find_one({"_id": key_id})
+        except PyMongoError as error:
+            raise StorageUnavailable(repr(error)) from error
         return _record(document) if document else None
 
     async def list(self, ministry: str | None = None) -> list[KeyRecord]:
         query: dict[str, Any] = {"ministry": ministry} if ministry else {}
-        records = [_record(d) async for d in self._keys.find(query)]
+        try:
+            records = [_record(d) async for d in self._keys.find(query)]
+        except PyMongoError as error:
+            raise StorageUnavailable(repr(error)) from error
         return sorted(records, key=lambda r: (r.ministry, r.created_at))
 
     async def revoke(self, key_id: str, now: datetime) -> KeyRecord | None:
@@ -72,9 +85,12 @@ class ApiKeyStore:
         if record is None:
             return None
         if record.revoked_at is None:
-            await self._keys.update_one(
-                {"_id": key_id, "revoked_at": None}, {"$set": {"revoked_at": now}}
-            )
+            try:
+                await self._keys.update_one(
+                    {"_id": key_id, "revoked_at": None}, {"$set": {"revoked_at": now}}
+                )
+            except PyMongoError as error:
+                raise StorageUnavailable(repr(error)) from error
         return await self.get(key_id)
 
 
@@ -83,7 +99,7 @@ class KeyCache:
 
     def __init__(
         self,
-        store: ApiKeyStore,
+        store: KeyStore,
         ttl_s: float,
         monotonic: Callable[[], float] = time.monotonic,
         max_entries: int = 10_000,

@@ -27,8 +27,10 @@ from services.ingest.entrypoints.problems import (
     too_large,
     unsupported,
 )
-from services.ingest.handlers import Outcome, Principal, RateLimiter, Result, Unavailable
 from services.ingest.metrics import IngestMetrics
+from services.ingest.service.authentication import Principal
+from services.ingest.service.rate_limiting import RateLimiter
+from services.ingest.service.submission import Outcome, Result, Unavailable
 from services.ingest.settings import IngestSettings, Limits
 from shared.events.cloudevents import CloudEvent
 from shared.http.problems import FieldError, Problem
