@@ -2,7 +2,7 @@
 
 Ingest owns the ownership record (shared.catalogue.overrides) and publishes each change as a
 ``shinchoku.item.owners_changed.v1`` event on the events topic, keyed by the item id
-(services/ingest/service/ownership_propagation.py). This handler applies it to kpi's database the way the
+(services/ingest/ownership_sync.py). This handler applies it to kpi's database the way the
 loader applies an override (`OwnershipStore.apply_received`: the same item document as in
 ingest's copy) and then to the definitions the handler caches (`KpiHandler.redefine`), so the
 item's later events are evaluated, and its status changes published, with the new owners, and
