@@ -24,13 +24,12 @@ from services.ingest.entrypoints.deps import Keys, Ownership, Settings
 from services.ingest.entrypoints.problems import (
     PROBLEM_JSON,
     KafkaUnavailable,
-    StorageUnavailable,
 )
 from services.ingest.service.ownership_propagation import OwnershipNotPropagated
 from services.ingest.settings import IngestSettings
 from shared.catalogue.ownership_changes import OwnershipChange, UnknownItemError
 from shared.http.auth import AdminAuth, AdminRoute
-from shared.http.problems import NotFound, Unauthenticated, ValidationProblem
+from shared.http.problems import NotFound, StorageUnavailable, Unauthenticated, ValidationProblem
 
 PROBLEM_SCHEMA = {"$ref": "#/components/schemas/IngestProblemDetails"}
 KEY_ID_PATTERN = r"^[0-9a-f]{12}$"

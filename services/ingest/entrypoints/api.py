@@ -21,7 +21,6 @@ from services.ingest.entrypoints.problems import (
     EventInFlight,
     IngestProblemDetails,
     KafkaUnavailable,
-    StorageUnavailable,
     for_violations,
     rate_limited,
     too_large,
@@ -33,7 +32,7 @@ from services.ingest.service.rate_limiting import RateLimiter
 from services.ingest.service.submission import Outcome, Result, Unavailable
 from services.ingest.settings import IngestSettings, Limits
 from shared.events.cloudevents import CloudEvent
-from shared.http.problems import FieldError, Problem
+from shared.http.problems import FieldError, Problem, StorageUnavailable
 
 ACCEPTED_EXAMPLE = {
     "id": "mic-2024-06-30-5g-coverage",
