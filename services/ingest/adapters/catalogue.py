@@ -12,10 +12,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
-from pymongo.errors import PyMongoError
-
+from services.ingest.adapters.errors import storage_errors
 from services.ingest.ports import CatalogueEntry
-from services.ingest.service.errors import StorageUnavailable
 from shared.catalogue_store import ITEMS, MEASURES
 from shared.events.validation import facts_from_catalogue, owners_from_catalogue
 from shared.mongo import MongoClient
@@ -65,14 +63,12 @@ class CachedCatalogue:
         return _entries(await self._documents(MEASURES, set(measure_ids)), "measure")
 
     async def _documents(self, collection: str, wanted: set[str]) -> dict[str, Document]:
-        try:
+        with storage_errors():
             found: dict[str, Document] = {}
             if await self._fresh():
                 snapshot = self._items if collection == ITEMS else self._measures
                 found = {i: snapshot[i] for i in wanted if i in snapshot}
             return found | await self._read(collection, wanted - found.keys())
-        except PyMongoError as error:
-            raise StorageUnavailable(repr(error)) from error
 
     async def _read(self, collection: str, ids: set[str]) -> dict[str, Document]:
         if not ids:

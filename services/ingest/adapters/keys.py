@@ -12,11 +12,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from pymongo.errors import PyMongoError
-
+from services.ingest.adapters.errors import storage_errors
 from services.ingest.domain.keys import KeyRecord, hash_secret, new_key
 from services.ingest.ports import KeyStore
-from services.ingest.service.errors import StorageUnavailable
 from shared.mongo import MongoClient
 
 API_KEYS = "ingest_api_keys"
@@ -49,7 +47,7 @@ class ApiKeyStore:
             created_at=now,
             label=label,
         )
-        try:
+        with storage_errors():
             await self._keys.insert_one(
                 {
                     "_id": record.key_id,
@@ -60,23 +58,17 @@ class ApiKeyStore:
                     "label": label,
                 }
             )
-        except PyMongoError as error:
-            raise StorageUnavailable(repr(error)) from error
         return full, record
 
     async def get(self, key_id: str) -> KeyRecord | None:
-        try:
+        with storage_errors():
             document = await self._keys.find_one({"_id": key_id})
-        except PyMongoError as error:
-            raise StorageUnavailable(repr(error)) from error
         return _record(document) if document else None
 
     async def list(self, ministry: str | None = None) -> list[KeyRecord]:
         query: dict[str, Any] = {"ministry": ministry} if ministry else {}
-        try:
+        with storage_errors():
             records = [_record(d) async for d in self._keys.find(query)]
-        except PyMongoError as error:
-            raise StorageUnavailable(repr(error)) from error
         return sorted(records, key=lambda r: (r.ministry, r.created_at))
 
     async def revoke(self, key_id: str, now: datetime) -> KeyRecord | None:
@@ -85,12 +77,10 @@ class ApiKeyStore:
         if record is None:
             return None
         if record.revoked_at is None:
-            try:
+            with storage_errors():
                 await self._keys.update_one(
                     {"_id": key_id, "revoked_at": None}, {"$set": {"revoked_at": now}}
                 )
-            except PyMongoError as error:
-                raise StorageUnavailable(repr(error)) from error
         return await self.get(key_id)
 
 

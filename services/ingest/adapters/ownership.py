@@ -7,10 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from pymongo.errors import PyMongoError
-
+from services.ingest.adapters.errors import storage_errors
 from services.ingest.ports import ItemOwnership
-from services.ingest.service.errors import StorageUnavailable
 from shared.catalogue.overrides import OwnershipChange, OwnershipStore
 
 
@@ -24,28 +22,22 @@ class MongoOwnershipRecords:
     async def set_owners(
         self, item_id: str, owners: Sequence[str], *, reason: str, changed_by: str, now: datetime
     ) -> OwnershipChange:
-        try:
+        with storage_errors():
             return await self._store.set_owners(
                 item_id, owners, reason=reason, changed_by=changed_by, now=now
             )
-        except PyMongoError as error:
-            raise StorageUnavailable(repr(error)) from error
 
     async def reset_owners(
         self, item_id: str, *, reason: str, changed_by: str, now: datetime
     ) -> OwnershipChange:
-        try:
+        with storage_errors():
             return await self._store.reset_owners(
                 item_id, reason=reason, changed_by=changed_by, now=now
             )
-        except PyMongoError as error:
-            raise StorageUnavailable(repr(error)) from error
 
     async def item(self, item_id: str) -> ItemOwnership:
-        try:
+        with storage_errors():
             item = await self._store.item(item_id)
-        except PyMongoError as error:
-            raise StorageUnavailable(repr(error)) from error
         owners = list(item.get("ministries") or [])
         return ItemOwnership(
             owners=owners,
@@ -55,19 +47,13 @@ class MongoOwnershipRecords:
         )
 
     async def history(self, item_id: str) -> list[OwnershipChange]:
-        try:
+        with storage_errors():
             return await self._store.history(item_id)
-        except PyMongoError as error:
-            raise StorageUnavailable(repr(error)) from error
 
     async def unpropagated(self) -> list[OwnershipChange]:
-        try:
+        with storage_errors():
             return await self._store.unpropagated()
-        except PyMongoError as error:
-            raise StorageUnavailable(repr(error)) from error
 
     async def mark_propagated(self, change_ids: Sequence[str], now: datetime) -> None:
-        try:
+        with storage_errors():
             await self._store.mark_propagated(change_ids, now)
-        except PyMongoError as error:
-            raise StorageUnavailable(repr(error)) from error

@@ -20,12 +20,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.ingest.adapters.batching import BatchingInserter
+from services.ingest.adapters.errors import storage_errors
 from services.ingest.domain.receipts import ClaimState, batch_time, claim_state
 from services.ingest.ports import Claim, Claimed
-from services.ingest.service.errors import StorageUnavailable
 from shared.events.cloudevents import CloudEvent
 from shared.mongo import MongoClient
 
@@ -75,10 +75,8 @@ class ReceiptStore:
         self, events: Sequence[CloudEvent], batch_id: str, now: datetime
     ) -> list[Claimed]:
         """Claim every event for this batch; NEW ones must be published by the caller."""
-        try:
+        with storage_errors():
             return await self._claim(events, batch_id, now)
-        except PyMongoError as error:
-            raise StorageUnavailable(repr(error)) from error
 
     async def _claim(
         self, events: Sequence[CloudEvent], batch_id: str, now: datetime
@@ -144,24 +142,22 @@ class ReceiptStore:
         """Mark claims whose events did not reach Kafka, so a retry may publish them."""
         if not claim_ids:
             return
-        try:
-            await self._released.insert_many(
-                [{"_id": c, "released_at": now} for c in claim_ids], ordered=False
-            )
-        except BulkWriteError as error:
-            if any(f.get("code") != DUPLICATE_KEY for f in error.details.get("writeErrors", [])):
-                raise StorageUnavailable(repr(error)) from error
-        except PyMongoError as error:
-            raise StorageUnavailable(repr(error)) from error
+        with storage_errors():
+            try:
+                await self._released.insert_many(
+                    [{"_id": c, "released_at": now} for c in claim_ids], ordered=False
+                )
+            except BulkWriteError as error:
+                codes = {f.get("code") for f in error.details.get("writeErrors", [])}
+                if codes - {DUPLICATE_KEY}:
+                    raise
 
     async def accept(self, batch_id: str, events: int, now: datetime) -> None:
         """Mark the batch accepted: its claims not released are now durable duplicates."""
-        try:
+        with storage_errors():
             await self._batch_writer.insert(
                 [{"_id": batch_id, "accepted_at": now, "events": events}]
             )
-        except PyMongoError as error:
-            raise StorageUnavailable(repr(error)) from error
         self._remember(batch_id)
 
     @staticmethod
