@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from services.ingest.adapters.errors import storage_errors
-from services.ingest.domain.keys import KeyRecord, hash_secret, new_key
+from services.ingest.domain.keys import KeyRecord, issue_key
 from services.ingest.ports import KeyStore
 from shared.mongo import MongoClient
 
@@ -39,14 +39,7 @@ class ApiKeyStore:
         self, ministry: str, now: datetime, label: str | None = None
     ) -> tuple[str, KeyRecord]:
         """A new key for the ministry: (the full key, shown once; its stored record)."""
-        full, presented = new_key()
-        record = KeyRecord(
-            key_id=presented.key_id,
-            ministry=ministry,
-            secret_sha256=hash_secret(presented.secret),
-            created_at=now,
-            label=label,
-        )
+        full, record = issue_key(ministry, now, label)
         with storage_errors():
             await self._keys.insert_one(
                 {

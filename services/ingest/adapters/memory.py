@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from services.ingest.domain.keys import KeyRecord, hash_secret, new_key
+from services.ingest.domain.keys import KeyRecord, issue_key
 from services.ingest.domain.receipts import ClaimState, batch_time, claim_state
 from services.ingest.ports import CatalogueEntry, Claim, Claimed, ItemOwnership
 from services.ingest.service.errors import StorageUnavailable
@@ -106,14 +106,7 @@ class MemoryKeyStore(_Down):
         self, ministry: str, now: datetime, label: str | None = None
     ) -> tuple[str, KeyRecord]:
         self._check()
-        full, presented = new_key()
-        record = KeyRecord(
-            key_id=presented.key_id,
-            ministry=ministry,
-            secret_sha256=hash_secret(presented.secret),
-            created_at=now,
-            label=label,
-        )
+        full, record = issue_key(ministry, now, label)
         self.records[record.key_id] = record
         return full, record
 
