@@ -81,6 +81,7 @@ class MemoryIngest:
     ownership: MemoryOwnershipRecords
     clock: ManualClock
     monotonic: MonotonicClock
+    metrics: IngestMetrics
     registry: CollectorRegistry
 
 
@@ -92,7 +93,9 @@ def memory_ingest(**settings: Any) -> MemoryIngest:
     publisher = MemoryEventPublisher()
     keys = MemoryKeyStore()
     ownership = MemoryOwnershipRecords(catalogue)
-    clock, monotonic, registry = ManualClock(), MonotonicClock(), CollectorRegistry()
+    clock, monotonic = ManualClock(), MonotonicClock()
+    registry = CollectorRegistry()
+    metrics = IngestMetrics.create(registry)
     adapters = IngestAdapters(
         catalogue=catalogue,
         receipts=receipts,
@@ -105,11 +108,20 @@ def memory_ingest(**settings: Any) -> MemoryIngest:
         config,
         adapters,
         clock=clock,
-        metrics=IngestMetrics.create(registry),
+        metrics=metrics,
         monotonic=monotonic,
     )
     return MemoryIngest(
-        service, catalogue, receipts, publisher, keys, ownership, clock, monotonic, registry
+        service,
+        catalogue,
+        receipts,
+        publisher,
+        keys,
+        ownership,
+        clock,
+        monotonic,
+        metrics,
+        registry,
     )
 
 

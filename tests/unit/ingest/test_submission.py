@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 
-from prometheus_client import CollectorRegistry
-
 from services.ingest.service.authentication import Principal
 from services.ingest.service.errors import StorageUnavailable
 from services.ingest.service.submission import Outcome, Unavailable
@@ -23,8 +21,8 @@ from tests.support.ingest_memory import (
 DIGITAL = Principal(key_id="a1b2c3d4e5f6", ministry="digital")
 
 
-def counted(registry: CollectorRegistry, outcome: str, reason: str = "") -> float:
-    value = registry.get_sample_value(
+def counted(ingest: MemoryIngest, outcome: str, reason: str = "") -> float:
+    value = ingest.registry.get_sample_value(
         "shinchoku_ingest_events_total",
         {
             "event_type": "shinchoku.kpi.observed.v1",
@@ -48,7 +46,7 @@ async def test_a_valid_event_is_published_keyed_by_its_kpi_then_accepted() -> No
     (record,) = ingest.publisher.records
     assert record.key == PERCENT_KPI.encode()
     assert json.loads(record.value)["partitionkey"] == PERCENT_KPI
-    assert counted(ingest.registry, "accepted") == 1
+    assert counted(ingest, "accepted") == 1
 
 
 async def test_the_same_event_again_is_a_duplicate_and_not_published_again() -> None:
@@ -127,7 +125,7 @@ async def test_a_catalogue_outage_makes_every_event_unavailable() -> None:
     (result,) = await ingest.service.submission.submit([kpi_observed(ingest.clock)], DIGITAL)
     assert (result.outcome, result.unavailable) == (Outcome.UNAVAILABLE, Unavailable.STORAGE)
     assert ingest.publisher.records == []
-    assert counted(ingest.registry, "unavailable", "storage") == 1
+    assert counted(ingest, "unavailable", "storage") == 1
 
 
 async def test_a_receipt_store_outage_makes_every_valid_event_unavailable() -> None:
