@@ -46,14 +46,6 @@ def create_app(settings: IngestSettings | None = None, *, clock: Clock = utc_now
                 app.state.ingest_settings = settings
                 app.state.ingest_metrics = metrics
                 app.state.ingest = service
-                # At start (changes left unpublished, or recorded before propagation existed)
-                # and then periodically (a failed publish, changes made with the CLI).
-                tasks.start(
-                    "ownership_publisher",
-                    run_periodically(
-                        service.propagator.round, idle_s=settings.ownership_publish_interval_s
-                    ),
-                )
                 timeout = settings.readiness_timeout_s
                 app.state.readiness = {
                     "kafka": lambda: kafka_reachable(producer, timeout),
@@ -63,12 +55,20 @@ def create_app(settings: IngestSettings | None = None, *, clock: Clock = utc_now
                 app.state.admin_token = (
                     settings.admin_token.get_secret_value() if settings.admin_token else None
                 )
+                # At start (changes left unpublished, or recorded before propagation existed)
+                # and then periodically (a failed publish, changes made with the CLI). Stopped
+                # before the adapters close.
+                tasks.start(
+                    "ownership_publisher",
+                    run_periodically(
+                        service.propagator.round, idle_s=settings.ownership_publish_interval_s
+                    ),
+                )
                 try:
                     yield
                 finally:
                     await tasks.stop()
         finally:
-            await tasks.stop()
             await producer.stop()
             await mongo.close()
 
