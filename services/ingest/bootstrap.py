@@ -1,34 +1,20 @@
-"""Composition root of the ingest service: settings → clients → adapters → handlers → app."""
+"""The ingest application: settings → clients → the composition root (composition.py) → app."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from services.ingest.adapters.catalogue import CachedCatalogue
-from services.ingest.adapters.indexes import ensure_indexes
-from services.ingest.adapters.keys import ApiKeyStore, KeyCache
-from services.ingest.adapters.publisher import KafkaEventPublisher
-from services.ingest.adapters.receipts import ReceiptStore
+from services.ingest.composition import build_service, mongo_kafka_adapters
 from services.ingest.entrypoints import admin, openapi
 from services.ingest.entrypoints.api import create_router
-from services.ingest.handlers import (
-    IngestHandler,
-    KeyAdmin,
-    KeyAuthenticator,
-    OwnershipAdmin,
-    RateLimiter,
-)
+from services.ingest.entrypoints.problems import add_service_error_handlers
 from services.ingest.metrics import IngestMetrics
-from services.ingest.ownership_sync import OwnershipPropagator
 from services.ingest.settings import IngestSettings
-from shared.catalogue.overrides import OwnershipStore
-from shared.clock import utc_now
-from shared.events.validation import Rules
+from shared.clock import Clock, utc_now
 from shared.http.app import create_service_app
 from shared.kafka import create_producer, kafka_reachable
 from shared.logs import configure_logging, get_logger
@@ -42,9 +28,7 @@ async def _true_if(condition: bool) -> bool:
     return condition
 
 
-def create_app(
-    settings: IngestSettings | None = None, *, clock: Callable[[], datetime] = utc_now
-) -> FastAPI:
+def create_app(settings: IngestSettings | None = None, *, clock: Clock = utc_now) -> FastAPI:
     settings = settings or IngestSettings()
     configure_logging("ingest", level=settings.log_level, json=settings.log_json)
     registry = CollectorRegistry()
@@ -55,61 +39,36 @@ def create_app(
         producer = create_producer(settings.kafka, client_suffix="ingest")
         mongo = create_mongo_client(settings.mongo, app_name="shinchoku-ingest")
         tasks = TaskGroup()
-        receipts = ReceiptStore(
-            mongo,
-            settings.mongo.database,
-            takeover_after=timedelta(seconds=settings.takeover_after_s),
-        )
         try:
             await producer.start()
-            database = settings.mongo.database
-            await ensure_indexes(mongo[database])
-            await receipts.__aenter__()
-            key_store = ApiKeyStore(mongo, database)
-            key_cache = KeyCache(key_store, settings.key_cache_ttl_s)
-            app.state.ingest_settings = settings
-            app.state.ingest_metrics = metrics
-            app.state.authenticator = KeyAuthenticator(key_cache)
-            app.state.key_admin = KeyAdmin(key_store, key_cache, clock)
-            app.state.rate_limiter = RateLimiter(
-                settings.rate_limit.events_per_s, settings.rate_limit.burst
-            )
-            catalogue = CachedCatalogue(mongo, database, settings.catalogue_cache_ttl_s)
-            ownership = OwnershipStore(mongo[database])
-            await ownership.ensure_indexes()
-            publisher = KafkaEventPublisher(
-                producer, settings.topics.events, settings.kafka.delivery_timeout_s
-            )
-            propagator = OwnershipPropagator(ownership, publisher, clock)
-            app.state.ownership_admin = OwnershipAdmin(ownership, catalogue, clock, propagator)
-            # At start (changes left unpublished, or recorded before propagation existed) and
-            # then periodically (a failed publish, changes made with the CLI).
-            tasks.start(
-                "ownership_publisher",
-                run_periodically(propagator.round, idle_s=settings.ownership_publish_interval_s),
-            )
-            app.state.ingest_handler = IngestHandler(
-                catalogue=catalogue,
-                receipts=receipts,
-                publisher=publisher,
-                metrics=metrics,
-                clock=clock,
-                max_record_bytes=settings.limits.max_event_bytes,
-                rules=Rules(time_ahead=timedelta(seconds=settings.max_time_ahead_s)),
-            )
-            timeout = settings.readiness_timeout_s
-            app.state.readiness = {
-                "kafka": lambda: kafka_reachable(producer, timeout),
-                "mongo": lambda: mongo_reachable(mongo, timeout),
-                "receipts": lambda: _true_if(receipts.alive),
-            }
-            app.state.admin_token = (
-                settings.admin_token.get_secret_value() if settings.admin_token else None
-            )
-            yield
+            async with mongo_kafka_adapters(settings, mongo, producer) as adapters:
+                service = build_service(settings, adapters, clock=clock, metrics=metrics)
+                app.state.ingest_settings = settings
+                app.state.ingest_metrics = metrics
+                app.state.ingest = service
+                timeout = settings.readiness_timeout_s
+                app.state.readiness = {
+                    "kafka": lambda: kafka_reachable(producer, timeout),
+                    "mongo": lambda: mongo_reachable(mongo, timeout),
+                    "receipts": lambda: _true_if(adapters.alive()),
+                }
+                app.state.admin_token = (
+                    settings.admin_token.get_secret_value() if settings.admin_token else None
+                )
+                # At start (changes left unpublished, or recorded before propagation existed)
+                # and then periodically (a failed publish, changes made with the CLI). Stopped
+                # before the adapters close.
+                tasks.start(
+                    "ownership_publisher",
+                    run_periodically(
+                        service.propagator.round, idle_s=settings.ownership_publish_interval_s
+                    ),
+                )
+                try:
+                    yield
+                finally:
+                    await tasks.stop()
         finally:
-            await tasks.stop()
-            await receipts.__aexit__(None, None, None)
             await producer.stop()
             await mongo.close()
 
@@ -130,5 +89,6 @@ def create_app(
             {"name": "admin", "description": "Ministry API keys (admin token)."},
         ],
     )
+    add_service_error_handlers(app)
     openapi.install(app)
     return app

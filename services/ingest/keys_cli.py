@@ -12,12 +12,12 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 from services.ingest.adapters.keys import ApiKeyStore
 from services.ingest.adapters.ministries import known_ministries
 from services.ingest.domain.keys import KeyRecord
+from shared.clock import utc_now
 from shared.mongo import create_mongo_client
 from shared.settings import InfraSettings
 
@@ -66,9 +66,7 @@ def _create(args: argparse.Namespace) -> int:
         codes = ", ".join(sorted(known_ministries()))
         print(f"unknown ministry code {args.ministry!r}; known: {codes}", file=sys.stderr)
         return 2
-    full, record = _store_call(
-        lambda store: store.create(args.ministry, datetime.now(UTC), args.label)
-    )
+    full, record = _store_call(lambda store: store.create(args.ministry, utc_now(), args.label))
     if args.json:
         print(json.dumps({**_describe(record), "key": full}))
     else:
@@ -91,9 +89,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    record: KeyRecord | None = _store_call(
-        lambda store: store.revoke(args.key_id, datetime.now(UTC))
-    )
+    record: KeyRecord | None = _store_call(lambda store: store.revoke(args.key_id, utc_now()))
     if record is None:
         print(f"no API key {args.key_id!r}", file=sys.stderr)
         return 1

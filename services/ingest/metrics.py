@@ -16,7 +16,7 @@ from shared.events.contracts import MINISTRY_EVENT_TYPES
 from shared.metrics import LATENCY_BUCKETS, metric_name
 
 BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
-# services.ingest.handlers.AuthFailure's values (a unit test keeps the two equal); the
+# services.ingest.service.authentication.AuthFailure's values (a unit test keeps the two equal); the
 # series start at zero.
 AUTH_FAILURE_REASONS = ("missing", "malformed", "unknown", "revoked")
 

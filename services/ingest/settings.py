@@ -38,7 +38,8 @@ class IngestSettings(ServiceSettings):
     # (at once on the instance that made the change).
     catalogue_cache_ttl_s: float = Field(default=5.0, ge=0)
     # How often recorded ownership changes not yet on the events topic are published to the kpi
-    # service (a failed publish, a change made with the CLI): services/ingest/ownership_sync.py.
+    # service (a failed publish, a change made with the CLI):
+    # services/ingest/service/ownership_propagation.py.
     ownership_publish_interval_s: float = Field(default=5.0, gt=0)
     # A claim left pending (a crash between claim and publish) may be taken over by a new
     # submission of the same event after this many seconds; None = 2 x the delivery timeout.

@@ -34,7 +34,6 @@ override, or by keeping it). Resetting (`reset_owners`) returns the item to the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +41,7 @@ from bson import ObjectId
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.catalogue.ownership_changes import OwnershipChange, UnknownItemError, iso_time
 from shared.catalogue_store import ITEMS
 
 __all__ = [
@@ -64,18 +64,6 @@ Document = dict[str, Any]
 OVERRIDE_FIELDS = ("catalogue_ministries", "ownership_override")
 
 
-class UnknownItemError(LookupError):
-    """No KPI or milestone with that id in the loaded catalogue."""
-
-
-def _iso(moment: datetime) -> str:
-    """One spelling of a time whether it comes from the clock or back from MongoDB (naive UTC,
-    millisecond precision), so an item's content hash does not depend on where it was read."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
 def release_content(item: Mapping[str, Any]) -> Document:
     """An item document as the catalogue release wrote it: any override undone."""
     content = {k: v for k, v in item.items() if k not in OVERRIDE_FIELDS}
@@ -94,7 +82,7 @@ def apply_override(item: Mapping[str, Any], override: Mapping[str, Any]) -> Docu
             "owners": list(override["owners"]),
             "reason": override["reason"],
             "changed_by": override["changed_by"],
-            "changed_at": _iso(override["changed_at"]),
+            "changed_at": iso_time(override["changed_at"]),
         },
     }
 
@@ -109,48 +97,22 @@ def _change_key(change_id: str) -> Any:
     return ObjectId(change_id) if ObjectId.is_valid(change_id) else change_id
 
 
-@dataclass(frozen=True)
-class OwnershipChange:
-    item_id: str
-    action: str  # "set" | "reset"
-    owners: list[str]
-    previous: list[str]
-    catalogue_owners: list[str]
-    reason: str
-    changed_by: str
-    changed_at: datetime
-    # The change document's id (a string): what the published event's id is derived from.
-    change_id: str = ""
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "change_id": self.change_id,
-            "item_id": self.item_id,
-            "action": self.action,
-            "owners": self.owners,
-            "previous": self.previous,
-            "catalogue_owners": self.catalogue_owners,
-            "reason": self.reason,
-            "changed_by": self.changed_by,
-            "changed_at": _iso(self.changed_at),
-        }
-
-    @classmethod
-    def of(cls, doc: Mapping[str, Any]) -> OwnershipChange:
-        changed_at = doc["changed_at"]
-        if changed_at.tzinfo is None:
-            changed_at = changed_at.replace(tzinfo=UTC)
-        return cls(
-            item_id=doc["item_id"],
-            action=doc["action"],
-            owners=list(doc["owners"]),
-            previous=list(doc["previous"]),
-            catalogue_owners=list(doc["catalogue_owners"]),
-            reason=doc["reason"],
-            changed_by=doc["changed_by"],
-            changed_at=changed_at,
-            change_id=str(doc["_id"]),
-        )
+def _change_of(doc: Mapping[str, Any]) -> OwnershipChange:
+    """The record of a change document (its ``_id`` becomes the change id)."""
+    changed_at = doc["changed_at"]
+    if changed_at.tzinfo is None:
+        changed_at = changed_at.replace(tzinfo=UTC)
+    return OwnershipChange(
+        item_id=doc["item_id"],
+        action=doc["action"],
+        owners=list(doc["owners"]),
+        previous=list(doc["previous"]),
+        catalogue_owners=list(doc["catalogue_owners"]),
+        reason=doc["reason"],
+        changed_by=doc["changed_by"],
+        changed_at=changed_at,
+        change_id=str(doc["_id"]),
+    )
 
 
 def _dedupe(codes: Iterable[str]) -> list[str]:
@@ -176,7 +138,7 @@ class OwnershipStore:
             .find({"propagated_at": None})
             .sort([("changed_at", ASCENDING), ("_id", ASCENDING)])
         )
-        return [OwnershipChange.of(doc) async for doc in cursor]
+        return [_change_of(doc) async for doc in cursor]
 
     async def mark_propagated(self, change_ids: Sequence[str], now: datetime) -> None:
         if change_ids:
@@ -227,7 +189,7 @@ class OwnershipStore:
 
     async def history(self, item_id: str) -> list[OwnershipChange]:
         cursor = self._db[CHANGES].find({"item_id": item_id}).sort("changed_at", ASCENDING)
-        return [OwnershipChange.of(doc) async for doc in cursor]
+        return [_change_of(doc) async for doc in cursor]
 
     async def item(self, item_id: str) -> Document:
         found = await self._db[ITEMS].find_one({"_id": item_id})

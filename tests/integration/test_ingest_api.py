@@ -5,21 +5,23 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from services.ingest.adapters.receipts import CLAIMS, RELEASED_CLAIMS, claim_id, new_batch_id
+from services.ingest.adapters.receipts import CLAIMS, RELEASED_CLAIMS, claim_id
+from services.ingest.domain.receipts import new_batch_id
 from shared.mongo import MongoClient
 from shared.settings import KafkaSettings, MongoSettings, TopicSettings
 from tests.support.ingest import (
+    ADMIN_TOKEN,
     BATCH,
     MEASURE,
     MILESTONE,
     PERCENT_KPI,
+    SMALL_LIMITS,
     STRUCTURED,
     InProcessIngest,
     bearer,
@@ -28,7 +30,6 @@ from tests.support.ingest import (
     ingest_in_process,
     ingest_settings,
     kpi_event,
-    load_real_catalogue,
     measure_event,
     milestone_event,
     records_with_ids,
@@ -36,39 +37,14 @@ from tests.support.ingest import (
 
 pytestmark = pytest.mark.integration
 
+INGEST_SETTINGS = SMALL_LIMITS
 PROBLEMS = "/problems/"
-ADMIN_TOKEN = secrets.token_urlsafe(16)
 
 
 @pytest.fixture(scope="module")
-async def database(mongo: MongoClient, mongo_config: MongoSettings) -> AsyncIterator[str]:
-    """A database of this module's own, with the real catalogue loaded."""
-    name = f"{mongo_config.database}_ingest_{secrets.token_hex(3)}"
-    await load_real_catalogue(mongo, name)
-    yield name
-    await mongo.drop_database(name)
-
-
-@pytest.fixture(scope="module")
-async def ingest(
-    kafka: KafkaSettings, topics: TopicSettings, mongo_config: MongoSettings, database: str
-) -> AsyncIterator[InProcessIngest]:
-    settings = ingest_settings(
-        kafka,
-        topics,
-        mongo_config.model_copy(update={"database": database}),
-        SHINCHOKU_ADMIN_TOKEN=ADMIN_TOKEN,
-        rate_limit={"events_per_s": 100_000, "burst": 100_000},
-        limits={"max_event_bytes": 16 * 1024, "max_batch_events": 20, "max_batch_bytes": 64 * 1024},
-    )
-    async with ingest_in_process(settings) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-async def key(mongo: MongoClient, database: str) -> str:
+async def key(mongo: MongoClient, catalogue_database: str) -> str:
     """An API key of the Digital Agency, which the test entries belong to."""
-    return await create_key(mongo, database, "digital")
+    return await create_key(mongo, catalogue_database, "digital")
 
 
 async def post_event(
@@ -220,11 +196,11 @@ async def test_each_refusal_is_a_problem_naming_the_field(
 
 
 async def test_a_ministry_not_responsible_for_the_kpi_is_forbidden(
-    ingest: InProcessIngest, mongo: MongoClient, database: str
+    ingest: InProcessIngest, mongo: MongoClient, catalogue_database: str
 ) -> None:
     """A ministry reporting (as itself) on a KPI the catalogue gives to others gets 403 naming
     who may report it."""
-    mhlw_key = await create_key(mongo, database, "mhlw")
+    mhlw_key = await create_key(mongo, catalogue_database, "mhlw")
     answer = await post_event(ingest, mhlw_key, kpi_event(ministry="mhlw"))
     problem = assert_problem(answer, 403, "wrong-ministry", "source")
     assert problem["code"] == "wrong_ministry"
@@ -234,7 +210,7 @@ async def test_a_ministry_not_responsible_for_the_kpi_is_forbidden(
 
 
 async def test_missing_or_bad_keys_answer_401(
-    ingest: InProcessIngest, key: str, mongo: MongoClient, database: str
+    ingest: InProcessIngest, key: str, mongo: MongoClient, catalogue_database: str
 ) -> None:
     """No key, a malformed key, an unknown key, a wrong secret and another scheme: 401."""
     key_id = key.split("_")[1]
@@ -315,7 +291,7 @@ async def test_a_batch_answers_per_event_in_order(
     assert (await post_event(ingest, key, earlier)).status_code == 202
     good = [kpi_event(91.0), milestone_event(), measure_event()]
     impossible = kpi_event(130.0)
-    batch = [
+    batch: list[Any] = [
         good[0],
         earlier,
         {"type": "shinchoku.kpi.guessed.v1", "id": "x"},
@@ -367,11 +343,11 @@ async def test_batch_limits_and_media_type(ingest: InProcessIngest, key: str) ->
 
 
 async def test_pending_claims_in_flight_stale_and_released(
-    ingest: InProcessIngest, key: str, mongo: MongoClient, database: str
+    ingest: InProcessIngest, key: str, mongo: MongoClient, catalogue_database: str
 ) -> None:
     """A live pending claim answers 409 with Retry-After; a claim left pending by a crash longer
     than the takeover age, or released after a failed publish, no longer blocks: 202."""
-    claims = mongo[database][CLAIMS]
+    claims = mongo[catalogue_database][CLAIMS]
     now = datetime.now(UTC)
 
     async def claimed(event: dict[str, Any], at: datetime) -> None:
@@ -382,7 +358,7 @@ async def test_pending_claims_in_flight_stale_and_released(
     await claimed(live, now)
     await claimed(stale, now - timedelta(hours=1))
     await claimed(released, now)
-    await mongo[database][RELEASED_CLAIMS].insert_one(
+    await mongo[catalogue_database][RELEASED_CLAIMS].insert_one(
         {"_id": claim_id(f"{released['source']}\x1f{released['id']}", 0), "released_at": now}
     )
 
@@ -431,14 +407,14 @@ async def test_too_many_requests_answers_429_with_retry_after(
     kafka: KafkaSettings,
     topics: TopicSettings,
     mongo_config: MongoSettings,
-    database: str,
+    catalogue_database: str,
     key: str,
 ) -> None:
     """Past its burst, a key's requests answer 429 with Retry-After, and nothing is published."""
     settings = ingest_settings(
         kafka,
         topics,
-        mongo_config.model_copy(update={"database": database}),
+        mongo_config.model_copy(update={"database": catalogue_database}),
         rate_limit={"events_per_s": 0.2, "burst": 5},
         limits={"max_batch_events": 5},
     )

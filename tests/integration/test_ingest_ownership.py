@@ -11,7 +11,7 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,15 +26,14 @@ from shared.catalogue.overrides import CHANGES, OVERRIDES, OwnershipStore
 from shared.catalogue_store import ITEMS
 from shared.http.problems import PROBLEM_BASE
 from shared.mongo import MongoClient
-from shared.settings import KafkaSettings, MongoSettings, TopicSettings
+from shared.settings import MongoSettings, TopicSettings
 from tests.support.ingest import (
+    ADMIN_TOKEN,
     STRUCTURED,
     InProcessIngest,
     bearer,
     body,
     create_key,
-    ingest_in_process,
-    ingest_settings,
     kpi_event,
     load_real_catalogue,
     milestone_event,
@@ -51,7 +50,6 @@ from tests.support.stack import StackEndpoints
 
 pytestmark = pytest.mark.integration
 
-ADMIN_TOKEN = secrets.token_urlsafe(16)
 SHARED_KPI = "kpi.mynumber-card-coverage"  # owners: digital (named) and mic (inferred)
 REGISTRY = "ms.registry-system-renewal"  # 法務省とデジタル庁において (line 1349)
 FIVE_G = "kpi.5g-population-coverage"  # mic, by remit (電波/5G)
@@ -63,30 +61,10 @@ def admin() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-async def database(mongo: MongoClient, mongo_config: MongoSettings) -> AsyncIterator[str]:
-    name = f"{mongo_config.database}_owners_{secrets.token_hex(3)}"
-    await load_real_catalogue(mongo, name)
-    yield name
-    await mongo.drop_database(name)
-
-
-@pytest.fixture(scope="module")
-async def ingest(
-    kafka: KafkaSettings, topics: TopicSettings, mongo_config: MongoSettings, database: str
-) -> AsyncIterator[InProcessIngest]:
-    settings = ingest_settings(
-        kafka,
-        topics,
-        mongo_config.model_copy(update={"database": database}),
-        SHINCHOKU_ADMIN_TOKEN=ADMIN_TOKEN,
-    )
-    async with ingest_in_process(settings) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-async def keys(mongo: MongoClient, database: str) -> dict[str, str]:
-    return {m: await create_key(mongo, database, m) for m in ("digital", "mic", "moj", "mhlw")}
+async def keys(mongo: MongoClient, catalogue_database: str) -> dict[str, str]:
+    return {
+        m: await create_key(mongo, catalogue_database, m) for m in ("digital", "mic", "moj", "mhlw")
+    }
 
 
 async def post(ingest: InProcessIngest, key: str, event: dict[str, Any]) -> httpx.Response:
@@ -128,7 +106,7 @@ async def test_every_listed_owner_may_report_and_others_are_told_who_may(
 
 
 async def test_an_admin_change_is_recorded_and_effective_at_once_then_reset(
-    ingest: InProcessIngest, keys: dict[str, str], mongo: MongoClient, database: str
+    ingest: InProcessIngest, keys: dict[str, str], mongo: MongoClient, catalogue_database: str
 ) -> None:
     """PUT owners: the new owner posts at once on this instance, the former one is refused;
     the item's ownership shows the override and the change with reason, who and when; a reset
@@ -176,12 +154,12 @@ async def test_an_admin_change_is_recorded_and_effective_at_once_then_reset(
     assert reset.status_code == 200, reset.text
     assert reset.json()["owners"] == ["mhlw"]
     assert_refused_naming(await post(ingest, keys["digital"], on(item, "digital")), "mhlw")
-    stored = await mongo[database][ITEMS].find_one({"_id": item})
+    stored = await mongo[catalogue_database][ITEMS].find_one({"_id": item})
     assert stored is not None
     assert stored["ministries"] == ["mhlw"]
     assert "ownership_override" not in stored
-    assert await mongo[database][OVERRIDES].count_documents({"_id": item}) == 0
-    assert await mongo[database][CHANGES].count_documents({"item_id": item}) == 2
+    assert await mongo[catalogue_database][OVERRIDES].count_documents({"_id": item}) == 0
+    assert await mongo[catalogue_database][CHANGES].count_documents({"item_id": item}) == 2
 
 
 async def test_ownership_changes_are_checked(ingest: InProcessIngest) -> None:

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from services.ingest.adapters.batching import BatchingInserter, WriterStopped
-from services.ingest.adapters.receipts import Claim, ReceiptStore, new_batch_id
+from services.ingest.adapters.receipts import ReceiptStore
+from services.ingest.domain.receipts import new_batch_id
+from services.ingest.ports import Claim
 from shared.events.contracts import ministry_event_adapter
 from shared.mongo import MongoClient
 from shared.settings import MongoSettings
@@ -64,38 +66,6 @@ async def test_a_closed_inserter_refuses_work(mongo: MongoClient, database: str)
     inserter = BatchingInserter(mongo[database]["closed"])
     with pytest.raises(WriterStopped):
         await inserter.insert([{"_id": 1}])
-
-
-async def test_claims_follow_the_receipt_protocol(mongo: MongoClient, database: str) -> None:
-    """New → in flight while pending → duplicate once accepted; a released claim and a stale one
-    may be claimed again (next attempt); an event of an accepted batch whose own claim was
-    released is not a duplicate."""
-    takeover = timedelta(seconds=20)
-    async with ReceiptStore(mongo, database, takeover_after=takeover) as receipts:
-        a, b, c = event("a"), event("b"), event("c")
-        first = new_batch_id(NOW)
-        claims = await receipts.claim([a, b, c], first, NOW)
-        assert [x.claim for x in claims] == [Claim.NEW] * 3
-
-        later = NOW + timedelta(seconds=1)
-        pending = await receipts.claim([a], new_batch_id(later), later)
-        assert pending[0].claim is Claim.IN_FLIGHT
-
-        failed = claims[2].claim_id
-        assert failed is not None
-        await receipts.release([failed], NOW)
-        await receipts.accept(first, 2, NOW)
-        later = NOW + timedelta(seconds=2)
-        again = await receipts.claim([a, b, c], new_batch_id(later), later)
-        assert [x.claim for x in again] == [Claim.DUPLICATE, Claim.DUPLICATE, Claim.NEW]
-        assert again[2].claim_id is not None
-        assert again[2].claim_id.endswith("\x1e1")
-
-        later = NOW + takeover + timedelta(seconds=3)
-        stale = await receipts.claim([c], new_batch_id(later), later)
-        assert stale[0].claim is Claim.NEW
-        assert stale[0].claim_id is not None
-        assert stale[0].claim_id.endswith("\x1e2")
 
 
 async def test_a_restarted_store_still_knows_accepted_events(

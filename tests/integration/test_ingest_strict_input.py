@@ -14,57 +14,32 @@ import httpx
 import pytest
 
 from shared.mongo import MongoClient
-from shared.settings import KafkaSettings, MongoSettings, TopicSettings
+from shared.settings import KafkaSettings, TopicSettings
 from tests.support.ingest import (
+    ADMIN_TOKEN,
     BATCH,
     PERCENT_KPI,
+    SMALL_LIMITS,
     STRUCTURED,
     InProcessIngest,
     bearer,
     body,
     create_key,
-    ingest_in_process,
-    ingest_settings,
     kpi_event,
-    load_real_catalogue,
     records_with_ids,
 )
 
 pytestmark = pytest.mark.integration
 
+INGEST_SETTINGS = SMALL_LIMITS
 PROBLEMS = "/problems/"  # relative type URIs, resolved against the service (RFC 9457 3.1.1)
-ADMIN_TOKEN = secrets.token_urlsafe(16)
 COUNT_KPI = "kpi.digital-promotion-volunteers"  # unit persons (a count), owned by digital and mic
 DEEP = b"[" * 900 + b"]" * 900
 
 
 @pytest.fixture(scope="module")
-async def database(mongo: MongoClient, mongo_config: MongoSettings) -> AsyncIterator[str]:
-    name = f"{mongo_config.database}_strict_{secrets.token_hex(3)}"
-    await load_real_catalogue(mongo, name)
-    yield name
-    await mongo.drop_database(name)
-
-
-@pytest.fixture(scope="module")
-async def ingest(
-    kafka: KafkaSettings, topics: TopicSettings, mongo_config: MongoSettings, database: str
-) -> AsyncIterator[InProcessIngest]:
-    settings = ingest_settings(
-        kafka,
-        topics,
-        mongo_config.model_copy(update={"database": database}),
-        SHINCHOKU_ADMIN_TOKEN=ADMIN_TOKEN,
-        rate_limit={"events_per_s": 100_000, "burst": 100_000},
-        limits={"max_event_bytes": 16 * 1024, "max_batch_events": 20, "max_batch_bytes": 64 * 1024},
-    )
-    async with ingest_in_process(settings) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-async def key(mongo: MongoClient, database: str) -> str:
-    return await create_key(mongo, database, "digital")
+async def key(mongo: MongoClient, catalogue_database: str) -> str:
+    return await create_key(mongo, catalogue_database, "digital")
 
 
 async def post(
@@ -221,7 +196,7 @@ async def test_json_with_a_charset_parameter_is_accepted_in_both_modes(
 
 
 async def test_a_revoked_key_with_a_wrong_secret_tells_nothing(
-    ingest: InProcessIngest, mongo: MongoClient, database: str
+    ingest: InProcessIngest, mongo: MongoClient, catalogue_database: str
 ) -> None:
     """A revoked key id with a wrong secret answers exactly like an unknown key."""
     admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}

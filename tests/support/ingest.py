@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
+import pytest
 from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
 
@@ -31,6 +32,14 @@ PERCENT_KPI = "kpi.mynumber-card-coverage"  # unit %, owned by digital (with mic
 MILESTONE = "ms.dfft-g7-2023-outcomes"  # owned by digital
 MEASURE = "m.4-1-3.digital-inclusion-support"  # owned by digital
 OWNER = "digital"
+# The admin token of the ingest the `ingest` fixture runs.
+ADMIN_TOKEN = secrets.token_urlsafe(16)
+# Limits small enough to reach in a test, and a rate limit that never gets in the way: a test
+# module sets `INGEST_SETTINGS = SMALL_LIMITS` for the `ingest` fixture to use them.
+SMALL_LIMITS: dict[str, Any] = {
+    "rate_limit": {"events_per_s": 100_000, "burst": 100_000},
+    "limits": {"max_event_bytes": 16 * 1024, "max_batch_events": 20, "max_batch_bytes": 64 * 1024},
+}
 
 
 async def load_real_catalogue(mongo: MongoClient, database: str) -> None:
@@ -77,6 +86,47 @@ async def ingest_in_process(settings: IngestSettings) -> AsyncIterator[InProcess
             transport=transport, base_url="http://ingest", timeout=60
         ) as http:
             yield InProcessIngest(app, http)
+
+
+def _module_label(request: pytest.FixtureRequest) -> str:
+    return str(request.module.__name__).rsplit(".", 1)[-1].removeprefix("test_")[:16]
+
+
+# The two fixtures below are the ingest integration tests' (registered in
+# tests/integration/conftest.py): one database with the real catalogue and one ingest running
+# in-process on it, per test module.
+
+
+@pytest.fixture(scope="module")
+async def catalogue_database(
+    mongo: MongoClient, mongo_config: MongoSettings, request: pytest.FixtureRequest
+) -> AsyncIterator[str]:
+    """A database of the test module's own, with the real catalogue loaded."""
+    name = f"{mongo_config.database}_{_module_label(request)}_{secrets.token_hex(3)}"
+    await load_real_catalogue(mongo, name)
+    yield name
+    await mongo.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+async def ingest(
+    kafka: KafkaSettings,
+    topics: TopicSettings,
+    mongo_config: MongoSettings,
+    catalogue_database: str,
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[InProcessIngest]:
+    """Ingest in-process on `catalogue_database`, with `ADMIN_TOKEN` and the module's
+    `INGEST_SETTINGS` (a dict of settings, if it has one)."""
+    settings = ingest_settings(
+        kafka,
+        topics,
+        mongo_config.model_copy(update={"database": catalogue_database}),
+        SHINCHOKU_ADMIN_TOKEN=ADMIN_TOKEN,
+        **getattr(request.module, "INGEST_SETTINGS", {}),
+    )
+    async with ingest_in_process(settings) as running:
+        yield running
 
 
 def new_id() -> str:

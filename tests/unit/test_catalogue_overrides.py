@@ -71,12 +71,12 @@ async def test_the_cache_is_refreshed_after_its_ttl_or_when_invalidated() -> Non
     database = {"catalogue_items": items, "catalogue_measures": Collection([])}
     client = {"db": database}
     cache = CachedCatalogue(client, "db", ttl_s=5.0, monotonic=lambda: now[0])  # type: ignore[arg-type]
-    assert (await cache.items([ITEM["_id"]]))[ITEM["_id"]]["ministries"] == ["mic"]
+    assert (await cache.items([ITEM["_id"]]))[ITEM["_id"]].owners == {"mic"}
     items.docs = [{**ITEM, "ministries": ["mic", "digital"]}]
     now[0] = 4.9
-    assert (await cache.items([ITEM["_id"]]))[ITEM["_id"]]["ministries"] == ["mic"]
+    assert (await cache.items([ITEM["_id"]]))[ITEM["_id"]].owners == {"mic"}
     now[0] = 5.0
-    assert (await cache.items([ITEM["_id"]]))[ITEM["_id"]]["ministries"] == ["mic", "digital"]
+    assert (await cache.items([ITEM["_id"]]))[ITEM["_id"]].owners == {"mic", "digital"}
     items.docs = [{**ITEM, "ministries": ["moj"]}]
     cache.invalidate()
-    assert (await cache.items([ITEM["_id"]]))[ITEM["_id"]]["ministries"] == ["moj"]
+    assert (await cache.items([ITEM["_id"]]))[ITEM["_id"]].owners == {"moj"}

@@ -12,8 +12,8 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from services.alerts.metrics import ATTEMPT_RESULTS
-from services.ingest.handlers import AuthFailure
 from services.ingest.metrics import AUTH_FAILURE_REASONS
+from services.ingest.service.authentication import AuthFailure
 from shared.consumer import HANDLER_FAILED
 from shared.metrics import DEAD_LETTER_REASONS
 from tests.support.promql import ROOT, SERVICE_REGISTRIES, family_names, service_registry

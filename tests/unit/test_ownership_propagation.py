@@ -15,8 +15,8 @@ from aiokafka import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
 from services.ingest.adapters.publisher import PublishFailed
-from services.ingest.handlers import OwnershipAdmin
-from services.ingest.ownership_sync import (
+from services.ingest.service.ownership_administration import OwnershipAdmin
+from services.ingest.service.ownership_propagation import (
     OwnershipNotPropagated,
     OwnershipPropagator,
     owners_changed_event,
@@ -145,7 +145,7 @@ class FakePublisher:
 def propagator(store: FakeStore, publisher: FakePublisher) -> OwnershipPropagator:
     return OwnershipPropagator(
         store,  # type: ignore[arg-type]
-        publisher,  # type: ignore[arg-type]
+        publisher,
         lambda: CHANGED_AT,
     )
 
@@ -208,7 +208,7 @@ async def test_the_admin_change_is_recorded_and_in_force_when_kafka_refuses_it()
         store,  # type: ignore[arg-type]
         catalogue,  # type: ignore[arg-type]
         lambda: CHANGED_AT,
-        Refusing(),  # type: ignore[arg-type]
+        Refusing(),
     )
     with pytest.raises(OwnershipNotPropagated):
         await admin.set(ITEM, ["digital"], "moved", "ops")

@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
+from services.ingest.adapters.errors import storage_errors
+from services.ingest.ports import CatalogueEntry
 from shared.catalogue_store import ITEMS, MEASURES
+from shared.events.validation import facts_from_catalogue, owners_from_catalogue
 from shared.mongo import MongoClient
 
 Document = dict[str, Any]
@@ -53,22 +56,31 @@ class CachedCatalogue:
                 self._loaded_at = self._monotonic()
         return True
 
-    async def items(self, item_ids: Iterable[str]) -> dict[str, Document]:
-        wanted = set(item_ids)
-        found: dict[str, Document] = {}
-        if await self._fresh():
-            found = {i: self._items[i] for i in wanted if i in self._items}
-        return found | await self._read(ITEMS, wanted - found.keys())
+    async def items(self, item_ids: Iterable[str]) -> dict[str, CatalogueEntry]:
+        return _entries(await self._documents(ITEMS, set(item_ids)), "item")
 
-    async def measures(self, measure_ids: Iterable[str]) -> dict[str, Document]:
-        wanted = set(measure_ids)
-        found: dict[str, Document] = {}
-        if await self._fresh():
-            found = {i: self._measures[i] for i in wanted if i in self._measures}
-        return found | await self._read(MEASURES, wanted - found.keys())
+    async def measures(self, measure_ids: Iterable[str]) -> dict[str, CatalogueEntry]:
+        return _entries(await self._documents(MEASURES, set(measure_ids)), "measure")
+
+    async def _documents(self, collection: str, wanted: set[str]) -> dict[str, Document]:
+        with storage_errors():
+            found: dict[str, Document] = {}
+            if await self._fresh():
+                snapshot = self._items if collection == ITEMS else self._measures
+                found = {i: snapshot[i] for i in wanted if i in snapshot}
+            return found | await self._read(collection, wanted - found.keys())
 
     async def _read(self, collection: str, ids: set[str]) -> dict[str, Document]:
         if not ids:
             return {}
         cursor = self._db[collection].find({"_id": {"$in": sorted(ids)}})
         return {d["_id"]: d async for d in cursor}
+
+
+def _entries(
+    documents: dict[str, Document], kind: Literal["item", "measure"]
+) -> dict[str, CatalogueEntry]:
+    return {
+        id_: CatalogueEntry(facts_from_catalogue(d, kind), owners_from_catalogue(d))
+        for id_, d in documents.items()
+    }

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from services.ingest.domain.keys import KeyRecord, hash_secret, new_key
+from services.ingest.adapters.errors import storage_errors
+from services.ingest.domain.keys import KeyRecord, issue_key
+from services.ingest.ports import KeyStore
 from shared.mongo import MongoClient
 
 API_KEYS = "ingest_api_keys"
@@ -37,33 +39,29 @@ class ApiKeyStore:
         self, ministry: str, now: datetime, label: str | None = None
     ) -> tuple[str, KeyRecord]:
         """A new key for the ministry: (the full key, shown once; its stored record)."""
-        full, presented = new_key()
-        record = KeyRecord(
-            key_id=presented.key_id,
-            ministry=ministry,
-            secret_sha256=hash_secret(presented.secret),
-            created_at=now,
-            label=label,
-        )
-        await self._keys.insert_one(
-            {
-                "_id": record.key_id,
-                "ministry": record.ministry,
-                "secret_sha256": record.secret_sha256,
-                "created_at": record.created_at,
-                "revoked_at": None,
-                "label": label,
-            }
-        )
+        full, record = issue_key(ministry, now, label)
+        with storage_errors():
+            await self._keys.insert_one(
+                {
+                    "_id": record.key_id,
+                    "ministry": record.ministry,
+                    "secret_sha256": record.secret_sha256,
+                    "created_at": record.created_at,
+                    "revoked_at": None,
+                    "label": label,
+                }
+            )
         return full, record
 
     async def get(self, key_id: str) -> KeyRecord | None:
-        document = await self._keys.find_one({"_id": key_id})
+        with storage_errors():
+            document = await self._keys.find_one({"_id": key_id})
         return _record(document) if document else None
 
     async def list(self, ministry: str | None = None) -> list[KeyRecord]:
         query: dict[str, Any] = {"ministry": ministry} if ministry else {}
-        records = [_record(d) async for d in self._keys.find(query)]
+        with storage_errors():
+            records = [_record(d) async for d in self._keys.find(query)]
         return sorted(records, key=lambda r: (r.ministry, r.created_at))
 
     async def revoke(self, key_id: str, now: datetime) -> KeyRecord | None:
@@ -72,9 +70,10 @@ class ApiKeyStore:
         if record is None:
             return None
         if record.revoked_at is None:
-            await self._keys.update_one(
-                {"_id": key_id, "revoked_at": None}, {"$set": {"revoked_at": now}}
-            )
+            with storage_errors():
+                await self._keys.update_one(
+                    {"_id": key_id, "revoked_at": None}, {"$set": {"revoked_at": now}}
+                )
         return await self.get(key_id)
 
 
@@ -83,7 +82,7 @@ class KeyCache:
 
     def __init__(
         self,
-        store: ApiKeyStore,
+        store: KeyStore,
         ttl_s: float,
         monotonic: Callable[[], float] = time.monotonic,
         max_entries: int = 10_000,

@@ -15,18 +15,17 @@ inserts (adapters/batching.py), so single-event POSTs do not pay one commit each
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.ingest.adapters.batching import BatchingInserter
-from services.ingest.domain.receipts import ClaimState, claim_state
+from services.ingest.adapters.errors import storage_errors
+from services.ingest.domain.receipts import ClaimState, batch_time, claim_state
+from services.ingest.ports import Claim, Claimed
 from shared.events.cloudevents import CloudEvent
 from shared.mongo import MongoClient
 
@@ -41,30 +40,8 @@ MAX_ATTEMPTS = 64
 RESOLVE_CONCURRENCY = 16
 
 
-class Claim(StrEnum):
-    NEW = "new"
-    DUPLICATE = "duplicate"
-    IN_FLIGHT = "in_flight"
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    claim: Claim
-    claim_id: str | None = None  # set for NEW: what to release if the publish fails
-
-
 def claim_id(dedup_key: str, attempt: int) -> str:
     return f"{dedup_key}\x1e{attempt}"
-
-
-def new_batch_id(now: datetime) -> str:
-    """A unique batch id that carries its claim time (milliseconds, hex) in its first 12
-    characters, so a claim document needs no time field of its own: one is written per event."""
-    return f"{round(now.timestamp() * 1000):012x}{secrets.token_hex(6)}"
-
-
-def batch_time(batch_id: str) -> datetime:
-    return datetime.fromtimestamp(int(batch_id[:12], 16) / 1000, UTC)
 
 
 class ReceiptStore:
@@ -98,6 +75,12 @@ class ReceiptStore:
         self, events: Sequence[CloudEvent], batch_id: str, now: datetime
     ) -> list[Claimed]:
         """Claim every event for this batch; NEW ones must be published by the caller."""
+        with storage_errors():
+            return await self._claim(events, batch_id, now)
+
+    async def _claim(
+        self, events: Sequence[CloudEvent], batch_id: str, now: datetime
+    ) -> list[Claimed]:
         if not events:
             return []
         documents = [self._claim_document(e, 0, batch_id) for e in events]
@@ -159,17 +142,22 @@ class ReceiptStore:
         """Mark claims whose events did not reach Kafka, so a retry may publish them."""
         if not claim_ids:
             return
-        try:
-            await self._released.insert_many(
-                [{"_id": c, "released_at": now} for c in claim_ids], ordered=False
-            )
-        except BulkWriteError as error:
-            if any(f.get("code") != DUPLICATE_KEY for f in error.details.get("writeErrors", [])):
-                raise
+        with storage_errors():
+            try:
+                await self._released.insert_many(
+                    [{"_id": c, "released_at": now} for c in claim_ids], ordered=False
+                )
+            except BulkWriteError as error:
+                codes = {f.get("code") for f in error.details.get("writeErrors", [])}
+                if codes - {DUPLICATE_KEY}:
+                    raise
 
     async def accept(self, batch_id: str, events: int, now: datetime) -> None:
         """Mark the batch accepted: its claims not released are now durable duplicates."""
-        await self._batch_writer.insert([{"_id": batch_id, "accepted_at": now, "events": events}])
+        with storage_errors():
+            await self._batch_writer.insert(
+                [{"_id": batch_id, "accepted_at": now, "events": events}]
+            )
         self._remember(batch_id)
 
     @staticmethod

@@ -49,6 +49,19 @@ def new_key() -> tuple[str, PresentedKey]:
     return f"{KEY_PREFIX}_{presented.key_id}_{presented.secret}", presented
 
 
+def issue_key(ministry: str, now: datetime, label: str | None = None) -> tuple[str, KeyRecord]:
+    """A fresh key for the ministry: (the full key, to hand out once; the record to store)."""
+    full, presented = new_key()
+    record = KeyRecord(
+        key_id=presented.key_id,
+        ministry=ministry,
+        secret_sha256=hash_secret(presented.secret),
+        created_at=now,
+        label=label,
+    )
+    return full, record
+
+
 def parse_key(raw: str) -> PresentedKey | None:
     """The parts of a presented key, or None when it cannot be one of ours."""
     match = _KEY.match(raw)

@@ -19,7 +19,8 @@ the consumers drop by source + id; never a lost event.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import secrets
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 
@@ -47,3 +48,13 @@ def claim_state(
     if now - claimed_at >= takeover_after:
         return ClaimState.STALE
     return ClaimState.PENDING
+
+
+def new_batch_id(now: datetime) -> str:
+    """A unique batch id that carries its claim time (milliseconds, hex) in its first 12
+    characters, so a claim document needs no time field of its own: one is written per event."""
+    return f"{round(now.timestamp() * 1000):012x}{secrets.token_hex(6)}"
+
+
+def batch_time(batch_id: str) -> datetime:
+    return datetime.fromtimestamp(int(batch_id[:12], 16) / 1000, UTC)

@@ -24,13 +24,12 @@ from services.ingest.entrypoints.deps import Keys, Ownership, Settings
 from services.ingest.entrypoints.problems import (
     PROBLEM_JSON,
     KafkaUnavailable,
-    StorageUnavailable,
 )
-from services.ingest.ownership_sync import OwnershipNotPropagated
+from services.ingest.service.ownership_propagation import OwnershipNotPropagated
 from services.ingest.settings import IngestSettings
-from shared.catalogue.overrides import OwnershipChange, UnknownItemError
+from shared.catalogue.ownership_changes import OwnershipChange, UnknownItemError
 from shared.http.auth import AdminAuth, AdminRoute
-from shared.http.problems import NotFound, Unauthenticated, ValidationProblem
+from shared.http.problems import NotFound, StorageUnavailable, Unauthenticated, ValidationProblem
 
 PROBLEM_SCHEMA = {"$ref": "#/components/schemas/IngestProblemDetails"}
 KEY_ID_PATTERN = r"^[0-9a-f]{12}$"
@@ -414,12 +413,11 @@ async def item_ownership(ownership: Ownership, _: AdminAuth, item_id: ItemId) ->
         item, history = await ownership.view(item_id)
     except UnknownItemError:
         raise NotFound(f"no catalogue item {item_id!r}") from None
-    owners = list(item.get("ministries") or [])
     return ItemOwnershipOut(
         item_id=item_id,
-        owners=owners,
-        catalogue_owners=list(item.get("catalogue_ministries") or owners),
-        basis=list(item.get("owners") or []),
-        override=item.get("ownership_override"),
+        owners=item.owners,
+        catalogue_owners=item.catalogue_owners,
+        basis=item.basis,
+        override=item.override,
         history=[OwnershipChangeOut.of(c) for c in history],
     )

@@ -21,17 +21,18 @@ from services.ingest.entrypoints.problems import (
     EventInFlight,
     IngestProblemDetails,
     KafkaUnavailable,
-    StorageUnavailable,
     for_violations,
     rate_limited,
     too_large,
     unsupported,
 )
-from services.ingest.handlers import Outcome, Principal, RateLimiter, Result, Unavailable
 from services.ingest.metrics import IngestMetrics
+from services.ingest.service.authentication import Principal
+from services.ingest.service.rate_limiting import RateLimiter
+from services.ingest.service.submission import Outcome, Result, Unavailable
 from services.ingest.settings import IngestSettings, Limits
 from shared.events.cloudevents import CloudEvent
-from shared.http.problems import FieldError, Problem
+from shared.http.problems import FieldError, Problem, StorageUnavailable
 
 ACCEPTED_EXAMPLE = {
     "id": "mic-2024-06-30-5g-coverage",

@@ -11,17 +11,14 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from services.ingest.composition import IngestService
 from services.ingest.entrypoints.problems import unauthenticated
-from services.ingest.handlers import (
-    AuthFailure,
-    IngestHandler,
-    KeyAdmin,
-    KeyAuthenticator,
-    OwnershipAdmin,
-    Principal,
-    RateLimiter,
-)
 from services.ingest.metrics import IngestMetrics
+from services.ingest.service.authentication import AuthFailure, Principal
+from services.ingest.service.key_administration import KeyAdmin
+from services.ingest.service.ownership_administration import OwnershipAdmin
+from services.ingest.service.rate_limiting import RateLimiter
+from services.ingest.service.submission import IngestHandler
 from services.ingest.settings import IngestSettings
 
 _api_key = HTTPBearer(
@@ -47,28 +44,26 @@ def _state(request: Request, name: str) -> object:
     return getattr(request.app.state, name)
 
 
+def _service(request: Request) -> IngestService:
+    service = _state(request, "ingest")
+    assert isinstance(service, IngestService)
+    return service
+
+
 async def get_handler(request: Request) -> IngestHandler:
-    handler = _state(request, "ingest_handler")
-    assert isinstance(handler, IngestHandler)
-    return handler
+    return _service(request).submission
 
 
 async def get_key_admin(request: Request) -> KeyAdmin:
-    admin = _state(request, "key_admin")
-    assert isinstance(admin, KeyAdmin)
-    return admin
+    return _service(request).key_admin
 
 
 async def get_ownership_admin(request: Request) -> OwnershipAdmin:
-    admin = _state(request, "ownership_admin")
-    assert isinstance(admin, OwnershipAdmin)
-    return admin
+    return _service(request).ownership_admin
 
 
 async def get_limiter(request: Request) -> RateLimiter:
-    limiter = _state(request, "rate_limiter")
-    assert isinstance(limiter, RateLimiter)
-    return limiter
+    return _service(request).rate_limiter
 
 
 async def get_metrics(request: Request) -> IngestMetrics:
@@ -88,8 +83,7 @@ async def authenticated(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_api_key)],
 ) -> Principal:
     """The calling ministry, from its API key (401 otherwise). The key is never logged."""
-    authenticator = _state(request, "authenticator")
-    assert isinstance(authenticator, KeyAuthenticator)
+    authenticator = _service(request).authenticator
     raw = None
     if credentials is not None and credentials.scheme.lower() == "bearer":
         raw = credentials.credentials

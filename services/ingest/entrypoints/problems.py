@@ -11,8 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from services.ingest.service import errors
 from shared.events.validation import Violation
 from shared.http.problems import (
     FieldError,
@@ -25,8 +28,13 @@ from shared.http.problems import (
     Unauthenticated,
     UnsupportedMediaType,
     ValidationProblem,
+    problem_response,
+    storage_unavailable,
 )
 from shared.http.problems import Forbidden as _Forbidden
+from shared.logs import get_logger
+
+log = get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -411,3 +419,15 @@ def examples_for(*slugs: str) -> dict[int, dict[str, dict[str, Any]]]:
         summary, value = EXAMPLES[slug]
         grouped.setdefault(value["status"], {})[slug] = {"summary": summary, "value": value}
     return grouped
+
+
+def add_service_error_handlers(app: FastAPI) -> None:
+    """Map the service layer's errors (services/ingest/service/errors.py) to problem details:
+    the same answer the shared handler gives a database error."""
+
+    async def on_storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # A database outage is the client's cue to retry, never a 500.
+        log.warning("storage_unavailable", error=repr(exc), path=request.url.path)
+        return problem_response(storage_unavailable(), request)
+
+    app.add_exception_handler(errors.StorageUnavailable, on_storage_unavailable)

@@ -13,7 +13,7 @@ from services.ingest.domain.keys import (
     parse_key,
     verify,
 )
-from services.ingest.handlers import AuthFailure, KeyAuthenticator
+from services.ingest.service.authentication import AuthFailure, KeyAuthenticator
 
 NOW = datetime(2024, 4, 1, tzinfo=UTC)
 

@@ -107,7 +107,7 @@ def test_media_types_ignore_parameters_and_case() -> None:
 
 def test_ingest_encodes_records_as_the_shared_binding_does() -> None:
     """Ingest's one-pass encoder writes the record shared/events/kafka_binding.py defines."""
-    from services.ingest.adapters.publisher import encode_event
+    from services.ingest.domain.encoding import encode_event
     from shared.events.kafka_binding import encode_structured
 
     for raw in (event(), event(partitionkey="kpi.coverage", dataschema=None, traceparent="00-x")):

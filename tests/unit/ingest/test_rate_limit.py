@@ -18,7 +18,9 @@ steps = st.lists(
 
 
 @given(rates, bursts, steps)
-def test_never_admits_more_than_burst_plus_refill(rate: float, burst: int, plan: list) -> None:
+def test_never_admits_more_than_burst_plus_refill(
+    rate: float, burst: int, plan: list[tuple[float, int]]
+) -> None:
     """Whatever the request pattern, admitted tokens never exceed burst + rate x elapsed."""
     now = 0.0
     bucket = TokenBucket.full(rate, burst, now)

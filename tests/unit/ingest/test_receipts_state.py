@@ -40,7 +40,7 @@ def test_claim_state(released: bool, accepted: bool, age_s: float, expected: Cla
 
 def test_a_batch_id_carries_its_claim_time_to_the_millisecond() -> None:
     """The claim time is read back from the batch id; ids made at one instant still differ."""
-    from services.ingest.adapters.receipts import batch_time, new_batch_id
+    from services.ingest.domain.receipts import batch_time, new_batch_id
 
     made = NOW + timedelta(microseconds=123_000)
     assert batch_time(new_batch_id(made)) == made

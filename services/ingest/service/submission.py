@@ -1,27 +1,22 @@
-"""Ingest use cases: authenticate a key, admit a request, and submit events — validate against the
-catalogue, deduplicate, publish, and only then accept."""
+"""Submitting events: validate against the catalogue, deduplicate, publish, and only then
+accept. One `Result` per event, in order; a store or broker that fails makes the events it
+concerns UNAVAILABLE (the sender retries), never a half-accepted answer."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
-from pymongo.errors import PyMongoError
-
-from services.ingest.adapters.catalogue import CachedCatalogue
-from services.ingest.adapters.keys import ApiKeyStore, KeyCache
-from services.ingest.adapters.publisher import KafkaEventPublisher, encode_event
-from services.ingest.adapters.receipts import Claim, ReceiptStore, new_batch_id
-from services.ingest.domain.keys import KeyRecord, check_source, parse_key, verify
-from services.ingest.domain.rate_limit import TokenBucket
+from services.ingest.domain.encoding import encode_event
+from services.ingest.domain.keys import check_source
+from services.ingest.domain.receipts import new_batch_id
 from services.ingest.metrics import IngestMetrics
-from services.ingest.ownership_sync import OwnershipPropagator
-from shared.catalogue.overrides import OwnershipChange, OwnershipStore
+from services.ingest.ports import Catalogue, CatalogueEntry, Claim, EventPublisher, ReceiptStore
+from services.ingest.service.authentication import Principal
+from services.ingest.service.errors import StorageUnavailable
+from shared.clock import Clock
 from shared.events.cloudevents import CloudEvent
 from shared.events.contracts import MeasureAssessed, subject_id
 from shared.events.kafka_binding import EncodedRecord
@@ -31,8 +26,6 @@ from shared.events.validation import (
     Violation,
     by_priority,
     check_event,
-    facts_from_catalogue,
-    owners_from_catalogue,
 )
 from shared.logs import batch_fields, event_fields, get_logger
 
@@ -53,14 +46,6 @@ class Unavailable(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: an API key and the ministry it speaks for."""
-
-    key_id: str
-    ministry: str
-
-
-@dataclass(frozen=True, slots=True)
 class Result:
     event: CloudEvent
     outcome: Outcome
@@ -74,154 +59,13 @@ class Result:
         return self.unavailable.value if self.unavailable else ""
 
 
-class AuthFailure(StrEnum):
-    MISSING = "missing"
-    MALFORMED = "malformed"
-    UNKNOWN = "unknown"
-    REVOKED = "revoked"
-
-
-@dataclass
-class KeyAuthenticator:
-    keys: KeyCache
-
-    async def authenticate(self, raw_key: str | None) -> Principal | AuthFailure:
-        if not raw_key:
-            return AuthFailure.MISSING
-        presented = parse_key(raw_key)
-        if presented is None:
-            log.info("auth_failed", reason=AuthFailure.MALFORMED.value)
-            return AuthFailure.MALFORMED
-        record = await self.keys.get(presented.key_id)
-        failure = None
-        if record is None:
-            failure = AuthFailure.UNKNOWN
-        elif not record.active:
-            # "Revoked" only for the holder of the secret: anyone else learns nothing of the
-            # key id (the answer is the same generic 401 either way; this is for logs/metrics).
-            matches = verify(presented, replace(record, revoked_at=None))
-            failure = AuthFailure.REVOKED if matches else AuthFailure.UNKNOWN
-        elif not verify(presented, record):
-            failure = AuthFailure.UNKNOWN
-        if failure is not None or record is None:
-            # The key id is public (it names the key); the secret never leaves this function.
-            log.info(
-                "auth_failed",
-                reason=(failure or AuthFailure.UNKNOWN).value,
-                key_id=presented.key_id,
-            )
-            return failure or AuthFailure.UNKNOWN
-        return Principal(key_id=record.key_id, ministry=record.ministry)
-
-
-@dataclass
-class KeyAdmin:
-    store: ApiKeyStore
-    cache: KeyCache
-    clock: Callable[[], datetime]
-
-    async def create(self, ministry: str, label: str | None) -> tuple[str, KeyRecord]:
-        full, record = await self.store.create(ministry, self.clock(), label)
-        # Audit trail: the key id names the key; the key itself is never logged.
-        log.info("api_key_created", key_id=record.key_id, ministry=ministry)
-        return full, record
-
-    async def list(self, ministry: str | None) -> list[KeyRecord]:
-        return await self.store.list(ministry)
-
-    async def revoke(self, key_id: str) -> KeyRecord | None:
-        record = await self.store.revoke(key_id, self.clock())
-        self.cache.invalidate(key_id)
-        if record is not None:
-            log.info("api_key_revoked", key_id=key_id, ministry=record.ministry)
-        return record
-
-
-@dataclass
-class OwnershipAdmin:
-    """Run-time changes of who may report a KPI or milestone (shared.catalogue.overrides)."""
-
-    store: OwnershipStore
-    catalogue: CachedCatalogue
-    clock: Callable[[], datetime]
-    # Publishes recorded changes to the kpi service (services/ingest/ownership_sync.py).
-    propagator: OwnershipPropagator | None = None
-
-    async def set(
-        self, item_id: str, owners: Sequence[str], reason: str, changed_by: str
-    ) -> OwnershipChange:
-        """Raises `UnknownItemError`. Effective at once here, within the catalogue cache TTL on
-        every other instance; raises `OwnershipNotPropagated` (the change recorded and in force
-        here) when it could not be published to the kpi service yet."""
-        change = await self.store.set_owners(
-            item_id, owners, reason=reason, changed_by=changed_by, now=self.clock()
-        )
-        self._log(change)
-        await self._propagate()
-        return change
-
-    async def reset(self, item_id: str, reason: str, changed_by: str) -> OwnershipChange:
-        change = await self.store.reset_owners(
-            item_id, reason=reason, changed_by=changed_by, now=self.clock()
-        )
-        self._log(change)
-        await self._propagate()
-        return change
-
-    async def _propagate(self) -> None:
-        # Published before this instance's cache shows the change: an event it accepts on the
-        # new owners' word lands after the change in the item's partition.
-        try:
-            if self.propagator is not None:
-                await self.propagator.publish_pending()
-        finally:
-            self.catalogue.invalidate()
-
-    async def view(self, item_id: str) -> tuple[dict[str, Any], list[OwnershipChange]]:
-        """The item as loaded (owners in force, the release's, the override) and its history."""
-        item = await self.store.item(item_id)
-        return item, await self.store.history(item_id)
-
-    @staticmethod
-    def _log(change: OwnershipChange) -> None:
-        # Audit trail beside the history collection.
-        log.info(
-            "item_owners_changed",
-            kpi_id=change.item_id,
-            change_id=change.change_id,
-            action=change.action,
-            owners=change.owners,
-            previous=change.previous,
-            changed_by=change.changed_by,
-            reason=change.reason,
-        )
-
-
-@dataclass
-class RateLimiter:
-    """One token bucket per API key, in this process (each instance admits its own share)."""
-
-    events_per_s: float
-    burst: int
-    monotonic: Callable[[], float] = time.monotonic
-    _buckets: dict[str, TokenBucket] = field(default_factory=dict)
-
-    def admit(self, key_id: str, cost: int) -> float:
-        """0 when admitted (tokens spent); else the seconds to wait before retrying."""
-        now = self.monotonic()
-        bucket = self._buckets.get(key_id) or TokenBucket.full(self.events_per_s, self.burst, now)
-        bucket, wait = bucket.take(cost, now)
-        self._buckets[key_id] = bucket
-        return wait
-
-
 @dataclass
 class IngestHandler:
-    catalogue: CachedCatalogue
+    catalogue: Catalogue
     receipts: ReceiptStore
-    publisher: KafkaEventPublisher
+    publisher: EventPublisher
     metrics: IngestMetrics
-    clock: Callable[[], datetime]
+    clock: Clock
     max_record_bytes: int
     rules: Rules = DEFAULT_RULES
 
@@ -284,7 +128,7 @@ class IngestHandler:
             measures = await self.catalogue.measures(
                 subject_id(events[i]) for i in allowed if is_measure[i]
             )
-        except PyMongoError as error:
+        except StorageUnavailable as error:
             log.warning("catalogue_unavailable", error=repr(error))
             for i in allowed:
                 results[i] = Result(events[i], Outcome.UNAVAILABLE, unavailable=Unavailable.STORAGE)
@@ -295,16 +139,11 @@ class IngestHandler:
             event = events[index]
             target = subject_id(event)
             is_measure_event = isinstance(event.data, MeasureAssessed)
-            document = (measures if is_measure_event else items).get(target)
-            facts = (
-                None
-                if document is None
-                else facts_from_catalogue(document, "measure" if is_measure_event else "item")
-            )
+            entry: CatalogueEntry | None = (measures if is_measure_event else items).get(target)
             violations = check_event(
                 event,
-                item=facts,
-                owners=owners_from_catalogue(document),
+                item=None if entry is None else entry.facts,
+                owners=frozenset() if entry is None else entry.owners,
                 now=now,
                 rules=self.rules,
             )
@@ -346,7 +185,7 @@ class IngestHandler:
         batch_id = new_batch_id(now)
         try:
             claims = await self.receipts.claim([events[i] for i in valid], batch_id, now)
-        except PyMongoError as error:
+        except StorageUnavailable as error:
             log.warning("receipts_unavailable", error=repr(error))
             for i in valid:
                 results[i] = Result(events[i], Outcome.UNAVAILABLE, unavailable=Unavailable.STORAGE)
@@ -385,7 +224,7 @@ class IngestHandler:
         now = self.clock()
         try:
             await self.receipts.release(failed, now)
-        except PyMongoError as error:
+        except StorageUnavailable as error:
             # The failed claims turn stale after the takeover age and are published by a retry
             # then. The acknowledged events are in Kafka: they are still answered as accepted.
             log.error("receipt_release_failed", error=repr(error), claims=len(failed))
@@ -393,5 +232,5 @@ class IngestHandler:
         if acked:
             try:
                 await self.receipts.accept(batch_id, acked, now)
-            except PyMongoError as error:
+            except StorageUnavailable as error:
                 log.error("receipt_accept_failed", error=repr(error), batch=batch_id)

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from services.ingest.adapters.publisher import KafkaEventPublisher, encode_event
-from shared.catalogue.overrides import OwnershipChange, OwnershipStore
+from services.ingest.domain.encoding import encode_event
+from services.ingest.ports import EventPublisher, OwnershipRecords
+from shared.catalogue.ownership_changes import OwnershipChange
+from shared.clock import Clock
 from shared.events.contracts import (
     ItemOwnersChanged,
     ItemOwnersChangedEvent,
@@ -71,9 +71,9 @@ def owners_changed_record(change: OwnershipChange) -> EncodedRecord:
 
 @dataclass
 class OwnershipPropagator:
-    store: OwnershipStore
-    publisher: KafkaEventPublisher
-    clock: Callable[[], datetime]
+    store: OwnershipRecords
+    publisher: EventPublisher
+    clock: Clock
     # One round at a time in this process (another instance may publish the same change too:
     # kpi recognises it by its id).
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
