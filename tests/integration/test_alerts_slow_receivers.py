@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.alerts.handlers import DeliveryWorker
+from services.alerts.service.delivery import DeliveryWorker
 from shared.events.contracts import Status
 from shared.mongo import MongoClient
 from shared.settings import MongoSettings

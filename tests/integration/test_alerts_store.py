@@ -11,13 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.alerts.adapters.store import (
-    DeliveryQueue,
-    Document,
-    KpiStateStore,
-    NotificationStore,
-    ensure_indexes,
-)
+from services.alerts.adapters.indexes import ensure_indexes
+from services.alerts.composition import mongo_stores
+from services.alerts.ports import Document, NewDelivery, Stores
 from shared.mongo import MongoClient
 from shared.settings import MongoSettings
 
@@ -39,23 +35,28 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def delivery(i: int, at: datetime, subscription: str = "sub_a") -> Document:
-    return {
-        "_id": f"msg_{i:04d}",
-        "subscription_id": subscription,
-        "body": "{}",
-        "state": "pending",
-        "next_attempt_at": at,
-        "lease_until": at,
-        "lease_token": None,
-        "attempts": 0,
-        "created_at": at,
-    }
+@pytest.fixture
+def stores(db: AsyncDatabase[Document]) -> Stores:
+    return mongo_stores(db)
 
 
-async def test_notifications_are_recorded_once_per_key(db: AsyncDatabase[Document]) -> None:
+def delivery(i: int, at: datetime, subscription: str = "sub_a") -> NewDelivery:
+    return NewDelivery(
+        message_id=f"msg_{i:04d}",
+        subscription_id=subscription,
+        type="kpi.slipped",
+        body="{}",
+        notification_ids=(),
+        kinds=(),
+        kpi_ids=(),
+        changed_at=(),
+        created_at=at,
+    )
+
+
+async def test_notifications_are_recorded_once_per_key(stores: Stores) -> None:
     """insert_new stores new keys and reports repeats (same key) as not inserted."""
-    store = NotificationStore(db)
+    store = stores.notifications
     first = await store.insert_new([{"_id": "k1"}, {"_id": "k2"}])
     again = await store.insert_new([{"_id": "k2"}, {"_id": "k3"}, {"_id": "k1"}])
     assert [d["_id"] for d in first] == ["k1", "k2"]
@@ -63,21 +64,21 @@ async def test_notifications_are_recorded_once_per_key(db: AsyncDatabase[Documen
 
 
 async def test_concurrent_workers_never_start_the_same_attempt(
-    db: AsyncDatabase[Document],
+    stores: Stores,
 ) -> None:
     """Eight concurrent workers leasing and fencing twenty due deliveries: every delivery's
     first attempt is started exactly once (FerretDB's find_one_and_update alone may hand one
     document to two callers; the attempt's unique log entry decides)."""
-    queue = DeliveryQueue(db)
+    queue, leases = stores.deliveries, stores.leases
     t = now()
     for i in range(20):
         assert await queue.create(delivery(i, t))
 
     async def worker() -> list[str]:
         started = []
-        while batch := await queue.lease_batch(t, timedelta(seconds=60), limit=3):
+        while batch := await leases.lease_batch(t, timedelta(seconds=60), limit=3):
             for leased in batch:
-                fenced = await queue.start_attempt(leased, t, timedelta(seconds=60))
+                fenced = await leases.start_attempt(leased, t, timedelta(seconds=60))
                 if fenced is not None:
                     started.append(fenced[0]["_id"])
         return started
@@ -88,55 +89,55 @@ async def test_concurrent_workers_never_start_the_same_attempt(
 
 
 async def test_an_attempt_left_by_a_dead_worker_is_taken_over_after_its_lease(
-    db: AsyncDatabase[Document],
+    stores: Stores,
 ) -> None:
     """While the first worker's attempt is within its lease nobody else starts it; after the
     lease it is logged as interrupted and the next attempt number is used."""
-    queue = DeliveryQueue(db)
+    queue, leases, log = stores.deliveries, stores.leases, stores.log
     t = now()
     await queue.create(delivery(1, t))
-    (leased,) = await queue.lease_batch(t, timedelta(seconds=10), limit=5)
-    first = await queue.start_attempt(leased, t, timedelta(seconds=10))
+    (leased,) = await leases.lease_batch(t, timedelta(seconds=10), limit=5)
+    first = await leases.start_attempt(leased, t, timedelta(seconds=10))
     assert first is not None
     assert (
-        await queue.start_attempt(leased, t + timedelta(seconds=5), timedelta(seconds=10)) is None
+        await leases.start_attempt(leased, t + timedelta(seconds=5), timedelta(seconds=10)) is None
     )
     later = t + timedelta(seconds=11)
-    (again,) = await queue.lease_batch(later, timedelta(seconds=10), limit=5)
-    second = await queue.start_attempt(again, later, timedelta(seconds=10))
+    (again,) = await leases.lease_batch(later, timedelta(seconds=10), limit=5)
+    second = await leases.start_attempt(again, later, timedelta(seconds=10))
     assert second is not None
     assert second[0]["_id"] == "msg_0001#2"
-    await queue.finish_attempt(second[0], {"result": "success", "status_code": 204})
-    log = {d["_id"]: d["result"] for d in await queue.attempts("sub_a", limit=10)}
-    assert log == {"msg_0001#1": "interrupted", "msg_0001#2": "success"}
+    await log.finish_attempt(second[0], {"result": "success", "status_code": 204})
+    logged = {d["_id"]: d["result"] for d in await log.attempts("sub_a", limit=10)}
+    assert logged == {"msg_0001#1": "interrupted", "msg_0001#2": "success"}
 
 
 async def test_lease_skips_excluded_subscriptions_and_future_attempts(
-    db: AsyncDatabase[Document],
+    stores: Stores,
 ) -> None:
     """A busy subscription's deliveries and not-yet-due ones are left alone."""
-    queue = DeliveryQueue(db)
+    queue, leases = stores.deliveries, stores.leases
     t = now()
     await queue.create(delivery(1, t, "busy"))
     await queue.create(delivery(2, t + timedelta(minutes=5), "free"))
     await queue.create(delivery(3, t, "free"))
-    leased = await queue.lease_batch(
+    leased = await leases.lease_batch(
         t, timedelta(seconds=30), limit=10, exclude_subscriptions=["busy"]
     )
     assert [d["_id"] for d in leased] == ["msg_0003"]
     assert "body" not in leased[0]
-    again = await queue.lease_batch(
+    again = await leases.lease_batch(
         t, timedelta(seconds=30), limit=10, exclude_subscriptions=["busy"]
     )
     assert again == []
 
 
 async def test_an_outcome_never_overwrites_a_later_attempts(
-    db: AsyncDatabase[Document],
+    stores: Stores,
 ) -> None:
     """The outcome of attempt 1 arriving after attempt 2's is ignored; a final outcome takes
     the message off the queue and into the archive."""
-    queue = DeliveryQueue(db)
+    queue = stores.deliveries
     t = now()
     await queue.create(delivery(1, t))
     stored = await queue.queued("msg_0001")
@@ -158,11 +159,11 @@ async def test_an_outcome_never_overwrites_a_later_attempts(
 
 
 async def test_retrying_counts_pending_messages_after_a_failed_attempt(
-    db: AsyncDatabase[Document],
+    stores: Stores,
 ) -> None:
     """count_retrying (the deliveries_retrying gauge) counts pending messages with a failed
     attempt, not fresh ones, delivered ones or manual redeliveries."""
-    queue = DeliveryQueue(db)
+    queue = stores.deliveries
     t = now()
     for i in (1, 2, 3):
         await queue.create(delivery(i, t))
@@ -182,10 +183,12 @@ async def test_retrying_counts_pending_messages_after_a_failed_attempt(
     assert await queue.count_retrying() == 1
 
 
-async def test_claims_give_each_notification_to_one_delivery(db: AsyncDatabase[Document]) -> None:
+async def test_claims_give_each_notification_to_one_delivery(
+    stores: Stores, db: AsyncDatabase[Document]
+) -> None:
     """Two concurrent claims over overlapping notifications split them without overlap, and a
     notification left half-claimed is adopted by its delivery after the recovery delay."""
-    store = NotificationStore(db)
+    store = stores.notifications
     t = now()
     docs = [{"_id": f"n{i}", "state": "waiting"} for i in range(10)]
     await store.insert_new(docs)
@@ -213,19 +216,19 @@ async def test_claims_give_each_notification_to_one_delivery(db: AsyncDatabase[D
 
 
 async def test_a_notification_recorded_but_not_made_pending_is_recovered(
-    db: AsyncDatabase[Document],
+    stores: Stores, db: AsyncDatabase[Document]
 ) -> None:
     """If recording stopped between the archive and the live set, the redelivered change
     makes the notification pending (and still counts as a repeat)."""
-    store = NotificationStore(db)
+    store = stores.notifications
     await db["alerts_notifications"].insert_one({"_id": "k", "state": "waiting"})
     assert await store.insert_new([{"_id": "k", "state": "waiting"}]) == []
     assert [d["_id"] for d in await store.waiting()] == ["k"]
 
 
-async def test_kpi_state_keeps_the_newest_change(db: AsyncDatabase[Document]) -> None:
+async def test_kpi_state_keeps_the_newest_change(stores: Stores) -> None:
     """An older change arriving late never overwrites a newer one."""
-    states = KpiStateStore(db)
+    states = stores.kpi_states
     t = now()
     await states.record([{"_id": "kpi.a", "changed_at": t, "status": "off_track"}])
     await states.record([{"_id": "kpi.a", "changed_at": t - timedelta(minutes=1), "status": "x"}])
@@ -240,9 +243,11 @@ async def test_kpi_state_keeps_the_newest_change(db: AsyncDatabase[Document]) ->
     assert {k: v["status"] for k, v in got.items()} == {"kpi.a": "overdue", "kpi.b": "stale"}
 
 
-async def test_ending_a_silence_reaches_what_it_muted(db: AsyncDatabase[Document]) -> None:
+async def test_ending_a_silence_reaches_what_it_muted(
+    stores: Stores, db: AsyncDatabase[Document]
+) -> None:
     """Notifications muted by a silence (among others) are due for release when it ends."""
-    store = NotificationStore(db)
+    store = stores.notifications
     t = now()
     far = t + timedelta(days=1)
     await db["alerts_pending"].insert_many(
@@ -256,14 +261,13 @@ async def test_ending_a_silence_reaches_what_it_muted(db: AsyncDatabase[Document
 
 
 async def test_operator_events_page_by_an_opaque_cursor_newest_first(
-    db: AsyncDatabase[Document],
+    stores: Stores,
 ) -> None:
     """Five events, some at the same instant, read two at a time by `after`: every event
     once, newest first, and a cursor page does not shift when a newer event arrives."""
-    from services.alerts.adapters.store import OperatorEvents
     from shared.http.pagination import decode_cursor, encode_cursor
 
-    store = OperatorEvents(db)
+    store = stores.operator_events
     base = now()
     ats = [base, base, base + timedelta(seconds=1), base + timedelta(seconds=2), base]
     for i, at in enumerate(ats):

@@ -1,7 +1,8 @@
-"""Admin use cases behind the alerts API: subscriptions, secrets, silences, redelivery, logs.
+"""Subscription administration: targets (the SSRF guard), signing secrets, pause and resume,
+the delivery log, redelivery, and the operator events of disabled endpoints.
 
-Route handlers parse the request, call one method here, and map the returned documents; every
-error is a `Problem` (RFC 9457) raised here.
+Route handlers parse the request, call one method here, and map the returned documents; a
+refusal is a service error (errors.py), which the entrypoints map to its problem.
 """
 
 from __future__ import annotations
@@ -13,15 +14,19 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
-
-from services.alerts.adapters.store import Document
-from services.alerts.adapters.webhook_sender import Resolver, TargetRefused, check_target, resolve
 from services.alerts.domain.notifications import SubscriptionFilter
 from services.alerts.domain.signing import new_secret
-from services.alerts.domain.silences import QuietHours, Silence, SilenceScope
-from services.alerts.handlers import Clock, Stores
-from shared.http.problems import Conflict, FieldError, NotFound, ValidationProblem
+from services.alerts.domain.ssrf import Resolver, TargetRefused, check_target
+from services.alerts.ports import Document, Stores
+from services.alerts.service.errors import (
+    Conflict,
+    FieldIssue,
+    InvalidInput,
+    InvalidTarget,
+    NotFound,
+)
+from services.alerts.service.policy import no_wakeup
+from shared.clock import Clock
 from shared.logs import get_logger, url_origin
 
 log = get_logger(__name__)
@@ -31,19 +36,14 @@ MAX_SECRET_OVERLAP = timedelta(days=7)
 FORGET_EXPIRED_AFTER = timedelta(days=30)
 
 
-def _nothing() -> None:
-    return None
-
-
 @dataclass
-class AdminCommands:
+class SubscriptionAdmin:
     stores: Stores
     clock: Clock
     allowed_networks: list[str]
     secret_overlap: timedelta
-    resolver: Resolver = resolve
-    wake_worker: Callable[[], None] = field(default=_nothing)
-    wake_batcher: Callable[[], None] = field(default=_nothing)
+    resolver: Resolver
+    wake_worker: Callable[[], None] = field(default=no_wakeup)
 
     # Subscriptions -------------------------------------------------------------------------
 
@@ -55,11 +55,7 @@ class AdminCommands:
         try:
             await check_target(host, port, self.allowed_networks, self.resolver)
         except TargetRefused as refused:
-            raise ValidationProblem(
-                f"the target URL is refused: {refused}",
-                errors=[FieldError(field="url", reason=str(refused))],
-                extensions={"code": "ssrf_refused"},
-            ) from refused
+            raise InvalidTarget(str(refused)) from refused
 
     async def subscription(self, subscription_id: str) -> Document:
         doc = await self.stores.subscriptions.get(subscription_id)
@@ -169,9 +165,9 @@ class AdminCommands:
         """A new signing secret; the current ones keep signing for `overlap` (then expire)."""
         overlap = self.secret_overlap if overlap is None else overlap
         if overlap < timedelta(0) or overlap > MAX_SECRET_OVERLAP:
-            raise ValidationProblem(
+            raise InvalidInput(
                 "the overlap must be between 0 and 7 days",
-                errors=[FieldError(field="overlap_s", reason="out of range")],
+                errors=[FieldIssue(field="overlap_s", reason="out of range")],
             )
         doc = await self.subscription(subscription_id)
         now = self.clock()
@@ -227,7 +223,7 @@ class AdminCommands:
         after: tuple[datetime, str] | None = None,
     ) -> list[Document]:
         await self.subscription(subscription_id)
-        return await self.stores.deliveries.attempts(
+        return await self.stores.log.attempts(
             subscription_id, limit=limit, since=since, message_id=message_id, after=after
         )
 
@@ -262,9 +258,9 @@ class AdminCommands:
         if subscription["state"] != "active":
             raise Conflict(f"the subscription is {subscription['state']}; resume it first")
         if until <= since:
-            raise ValidationProblem(
+            raise InvalidInput(
                 "until must be after since",
-                errors=[FieldError(field="until", reason="not after since")],
+                errors=[FieldIssue(field="until", reason="not after since")],
             )
         count = await self.stores.deliveries.redeliver_failed(
             subscription_id, since, until, self.clock()
@@ -273,81 +269,7 @@ class AdminCommands:
             self.wake_worker()
         return count
 
-    # Silences ------------------------------------------------------------------------------
-
-    async def create_silence(
-        self,
-        *,
-        scope: SilenceScope,
-        starts_at: datetime | None,
-        ends_at: datetime | None,
-        quiet_hours: QuietHours | None,
-        reason: str | None,
-    ) -> Document:
-        silence_id = "sil_" + secrets_module.token_hex(10)
-        try:
-            silence = Silence(
-                id=silence_id,
-                scope=scope,
-                starts_at=starts_at,
-                ends_at=ends_at,
-                quiet_hours=quiet_hours,
-            )
-        except ValidationError as error:
-            raise ValidationProblem(
-                "the silence is not valid",
-                errors=[
-                    FieldError(field=".".join(map(str, e["loc"])) or "(body)", reason=e["msg"])
-                    for e in error.errors()
-                ],
-            ) from error
-        now = self.clock()
-        if silence.ends_at is not None and silence.ends_at <= now:
-            raise ValidationProblem(
-                "the silence would already be over",
-                errors=[FieldError(field="ends_at", reason="in the past")],
-            )
-        if scope.subscription_id is not None:
-            await self.subscription(scope.subscription_id)
-        doc = {
-            "_id": silence_id,
-            **silence.model_dump(mode="python", exclude={"id", "quiet_hours"}),
-            "quiet_hours": (
-                None if quiet_hours is None else silence.model_dump(mode="json")["quiet_hours"]
-            ),
-            "reason": reason,
-            "created_at": now,
-            "ended_early_at": None,
-        }
-        doc["scope"] = scope.model_dump(mode="json")
-        await self.stores.silences.insert(doc)
-        self.stores.cache.invalidate()
-        return doc
-
-    async def silence(self, silence_id: str) -> Document:
-        doc = await self.stores.silences.get(silence_id)
-        if doc is None:
-            raise NotFound(f"no silence {silence_id!r}")
-        return doc
-
-    async def list_silences(
-        self, *, include_ended: bool, limit: int, offset: int = 0
-    ) -> tuple[list[Document], int]:
-        """A page of silences and the total matching."""
-        in_force_at = None if include_ended else self.clock()
-        docs = await self.stores.silences.list(in_force_at=in_force_at, limit=limit, offset=offset)
-        return docs, await self.stores.silences.count(in_force_at=in_force_at)
-
-    async def end_silence(self, silence_id: str) -> Document:
-        """End a silence now; what it held back is released (if still relevant)."""
-        now = self.clock()
-        doc = await self.stores.silences.end(silence_id, now)
-        self.stores.cache.invalidate()
-        if doc is None:
-            raise NotFound(f"no silence {silence_id!r}")
-        if await self.stores.notifications.end_mutes_by(silence_id, now):
-            self.wake_batcher()
-        return doc
+    # Operator events ----------------------------------------------------------------------
 
     async def operator_events(
         self,
