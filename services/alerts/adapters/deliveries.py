@@ -20,6 +20,17 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from services.alerts.adapters.delivery_documents import (
+    FINAL_STATES,
+    LEASE_ENDED_UNRECORDED,
+    delivery_document,
+    fence_document,
+    is_due,
+    log_entry,
+    outcome_document,
+    queue_entry,
+    requeued,
+)
 from services.alerts.adapters.mongo import (
     ATTEMPTS,
     DELIVERIES,
@@ -30,53 +41,6 @@ from services.alerts.adapters.mongo import (
     newest_first_after,
 )
 from services.alerts.ports import Document, NewDelivery
-
-# Why an attempt found with its lease over and no outcome is logged as interrupted.
-LEASE_ENDED_UNRECORDED = (
-    "no outcome was recorded before the attempt's lease ended (its worker stopped or lost "
-    "the database)"
-)
-FINAL_STATES = frozenset({"delivered", "failed", "cancelled"})
-# What a queue entry holds: scheduling only (the body stays in the archive), so that scanning
-# the queue stays cheap on FerretDB.
-QUEUE_FIELDS = (
-    "_id",
-    "subscription_id",
-    "state",
-    "attempts",
-    "retry_index",
-    "next_attempt_at",
-    "lease_until",
-    "lease_token",
-    "manual",
-    "held_reason",
-    "created_at",
-)
-
-
-def queue_entry(message: Document) -> Document:
-    return {key: message[key] for key in QUEUE_FIELDS if key in message}
-
-
-def delivery_document(delivery: NewDelivery) -> Document:
-    """A new message as archived and queued: pending, due and unleased at its creation."""
-    return {
-        "_id": delivery.message_id,
-        "subscription_id": delivery.subscription_id,
-        "type": delivery.type,
-        "body": delivery.body,
-        "notification_ids": list(delivery.notification_ids),
-        "kinds": list(delivery.kinds),
-        "kpi_ids": list(delivery.kpi_ids),
-        "changed_at": list(delivery.changed_at),
-        "state": "pending",
-        "attempts": 0,
-        "retry_index": 0,
-        "next_attempt_at": delivery.created_at,
-        "lease_until": delivery.created_at,
-        "lease_token": None,
-        "created_at": delivery.created_at,
-    }
 
 
 class MongoDeliveryQueue:
@@ -159,17 +123,7 @@ class MongoDeliveryQueue:
             return result.modified_count == 1
         if (await self._queue.delete_one(query)).deleted_count != 1:
             return False
-        attempts = int(update.get("attempts") or delivery.get("attempts") or 0)
-        outcome = {k: v for k, v in update.items() if k != "lease_until"}
-        outcome.update(
-            _id=f"{delivery['_id']}#{attempts}#{state}",
-            message_id=delivery["_id"],
-            subscription_id=delivery["subscription_id"],
-            at=update.get("last_attempt_at") or update.get("lease_until"),
-            attempts=attempts,
-            state=state,
-        )
-        await insert_new(self._outcomes, [outcome])
+        await insert_new(self._outcomes, [outcome_document(delivery, update)])
         return True
 
     async def hold(self, delivery: Document, reason: str, now: datetime) -> None:
@@ -216,19 +170,9 @@ class MongoDeliveryQueue:
         return result
 
     async def _requeue(self, doc: Document, now: datetime, manual: bool) -> Document:
-        fields: Document = {
-            "state": "pending",
-            "retry_index": 0,
-            "next_attempt_at": now,
-            "lease_until": now,
-            "lease_token": None,
-            "held_reason": None,
-        }
-        if manual:
-            fields["manual"] = True
-        requeued = {**doc, **fields}
-        await self._queue.replace_one({"_id": doc["_id"]}, queue_entry(requeued), upsert=True)
-        return requeued
+        again = requeued(doc, now, manual=manual)
+        await self._queue.replace_one({"_id": doc["_id"]}, queue_entry(again), upsert=True)
+        return again
 
     async def release_held(self, subscription_id: str, now: datetime) -> int:
         query = {"subscription_id": subscription_id, "state": "held"}
@@ -348,15 +292,7 @@ class MongoDeliveryLeases:
         """
         number = int(delivery["attempts"]) + 1
         for _ in range(tries):
-            fence = {
-                "_id": f"{delivery['_id']}#{number}",
-                "message_id": delivery["_id"],
-                "subscription_id": delivery["subscription_id"],
-                "attempt": number,
-                "at": now,
-                "lease_until": now + lease,
-                "manual": bool(delivery.get("manual")),
-            }
+            fence = fence_document(delivery, number, now, lease)
             try:
                 await self._fences.insert_one(fence)
             except DuplicateKeyError:
@@ -369,12 +305,12 @@ class MongoDeliveryLeases:
                     interrupted = {"result": "interrupted", "error": LEASE_ENDED_UNRECORDED}
                     await self._log.finish_attempt(existing, interrupted)
                 fresh = await self.queued(delivery["_id"])
-                if fresh is None or not _due(fresh, now):
+                if fresh is None or not is_due(fresh, now):
                     return None
                 number = max(number, int(fresh["attempts"])) + 1
                 continue
             fresh = await self.queued(delivery["_id"])
-            if fresh is None or not _due(fresh, now) or int(fresh["attempts"]) >= number:
+            if fresh is None or not is_due(fresh, now) or int(fresh["attempts"]) >= number:
                 await self._fences.delete_one({"_id": fence["_id"]})
                 return None
             return fence, fresh
@@ -393,22 +329,9 @@ class MongoDeliveryLog:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._attempts = db[ATTEMPTS]
 
-    @staticmethod
-    def log_entry(fence: Document, outcome: Document) -> Document:
-        entry = {key: fence[key] for key in ("_id", "message_id", "subscription_id", "attempt")}
-        return {
-            **entry,
-            "at": fence["at"],
-            "manual": fence.get("manual", False),
-            "status_code": None,
-            "latency_ms": 0.0,
-            "error": None,
-            **outcome,
-        }
-
     async def finish_attempt(self, fence: Document, outcome: Document) -> None:
         """Log the attempt with its outcome (status code, latency, result, error)."""
-        await insert_new(self._attempts, [self.log_entry(fence, outcome)])
+        await insert_new(self._attempts, [log_entry(fence, outcome)])
 
     async def attempts(
         self,
@@ -429,7 +352,3 @@ class MongoDeliveryLog:
             query = {"$and": [query, newest_first_after(*after)]}
         cursor = self._attempts.find(query).sort([("at", -1), ("_id", -1)])
         return [doc async for doc in cursor.limit(limit)]
-
-
-def _due(delivery: Document, now: datetime) -> bool:
-    return bool(delivery["state"] == "pending" and delivery["next_attempt_at"] <= now)

@@ -1,0 +1,1 @@
+"""Contract tests: one base class per port, run against every implementation of it."""
