@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.alerts.adapters.deliveries import delivery_document
+from services.alerts.adapters.delivery_documents import delivery_document
 from services.alerts.adapters.mongo import DELIVERIES, QUEUE
 from shared.events.contracts import Status
 from shared.mongo import MongoClient
