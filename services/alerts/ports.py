@@ -142,8 +142,12 @@ class DeliveryQueue(Protocol):
     async def queued(self, delivery_id: str) -> Document | None: ...
     async def state_of(self, delivery_id: str) -> str | None: ...
     async def update_delivery(
-        self, delivery: Document, update: Document, *, attempt: int | None = None
-    ) -> bool: ...
+        self, delivery: Document, update: Document, *, at: datetime, attempt: int | None = None
+    ) -> bool:
+        """Apply the outcome of attempt number `attempt` (never over a later attempt's), or,
+        without one, move a still pending delivery to another state; either ends its lease at
+        `at`. A final state (delivered, failed, cancelled) takes it off the queue."""
+
     async def hold(self, delivery: Document, reason: str, now: datetime) -> None: ...
     async def for_subscription(
         self,

@@ -106,12 +106,13 @@ class MongoDeliveryQueue:
         return latest
 
     async def update_delivery(
-        self, delivery: Document, update: Document, *, attempt: int | None = None
+        self, delivery: Document, update: Document, *, at: datetime, attempt: int | None = None
     ) -> bool:
         """Apply the outcome of attempt number `attempt` (never over a later attempt's), or,
         without an attempt, move a still pending delivery to another state. A final state
         (delivered, failed, cancelled) takes the message off the queue and is recorded as an
-        outcome."""
+        outcome. The update ends the attempt's lease (at `at`)."""
+        update = {**update, "lease_until": at}
         query: Document = {"_id": delivery["_id"]}
         if attempt is None:
             query["state"] = "pending"
@@ -127,9 +128,7 @@ class MongoDeliveryQueue:
         return True
 
     async def hold(self, delivery: Document, reason: str, now: datetime) -> None:
-        await self.update_delivery(
-            delivery, {"state": "held", "held_reason": reason, "lease_until": now}
-        )
+        await self.update_delivery(delivery, {"state": "held", "held_reason": reason}, at=now)
 
     async def for_subscription(
         self,
@@ -187,6 +186,7 @@ class MongoDeliveryQueue:
             await self.update_delivery(
                 {**doc, "state": "pending"},
                 {"state": "cancelled", "last_attempt_at": now, "attempts": doc["attempts"]},
+                at=now,
                 attempt=int(doc["attempts"]) + 1,
             )
         return len(queued)

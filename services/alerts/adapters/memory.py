@@ -376,8 +376,9 @@ class MemoryDeliveryQueue:
         return latest
 
     async def update_delivery(
-        self, delivery: Document, update: Document, *, attempt: int | None = None
+        self, delivery: Document, update: Document, *, at: datetime, attempt: int | None = None
     ) -> bool:
+        update = {**update, "lease_until": at}
         entry = self._t.queue.get(delivery["_id"])
         if entry is None:
             return False
@@ -392,9 +393,7 @@ class MemoryDeliveryQueue:
         return True
 
     async def hold(self, delivery: Document, reason: str, now: datetime) -> None:
-        await self.update_delivery(
-            delivery, {"state": "held", "held_reason": reason, "lease_until": now}
-        )
+        await self.update_delivery(delivery, {"state": "held", "held_reason": reason}, at=now)
 
     async def for_subscription(
         self,
@@ -455,6 +454,7 @@ class MemoryDeliveryQueue:
             await self.update_delivery(
                 {**doc, "state": "pending"},
                 {"state": "cancelled", "last_attempt_at": now, "attempts": doc["attempts"]},
+                at=now,
                 attempt=int(doc["attempts"]) + 1,
             )
         return len(queued)

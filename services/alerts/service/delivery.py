@@ -160,9 +160,7 @@ class DeliveryWorker:
         send_by = time.monotonic() + (self.lease - self.lease_margin / 2).total_seconds()
         subscription = await self.stores.cache.subscription(delivery["subscription_id"])
         if subscription is None:
-            await self.stores.deliveries.update_delivery(
-                delivery, {"state": "cancelled", "lease_until": now}
-            )
+            await self.stores.deliveries.update_delivery(delivery, {"state": "cancelled"}, at=now)
             return
         if subscription["state"] != "active":
             reason = f"subscription {subscription['state']}"
@@ -242,7 +240,6 @@ class DeliveryWorker:
             "last_status_code": result.status_code,
             "last_error": result.error,
             "last_attempt_at": done,
-            "lease_until": done,
         }
         if result.succeeded:
             update.update(state="delivered", delivered_at=done)
@@ -269,9 +266,10 @@ class DeliveryWorker:
                 if retry_at is None:
                     update.update(state="failed", failed_at=done)
                 else:
-                    update.update(next_attempt_at=retry_at, lease_until=done)
+                    update.update(next_attempt_at=retry_at)
         _, applied = await asyncio.gather(
-            logged, self.stores.deliveries.update_delivery(delivery, update, attempt=attempt_no)
+            logged,
+            self.stores.deliveries.update_delivery(delivery, update, at=done, attempt=attempt_no),
         )
         if not applied:
             log.warning("delivery_outcome_superseded", message_id=message_id, attempt=attempt_no)

@@ -291,12 +291,14 @@ class DeliveriesContract:
         await queue.create(delivery(1, t))
         stored = await queue.queued("msg_0001")
         assert stored is not None
-        assert await queue.update_delivery(stored, {"attempts": 2, "next_attempt_at": t}, attempt=2)
+        assert await queue.update_delivery(
+            stored, {"attempts": 2, "next_attempt_at": t}, at=t, attempt=2
+        )
         assert not await queue.update_delivery(
-            stored, {"attempts": 1, "state": "failed"}, attempt=1
+            stored, {"attempts": 1, "state": "failed"}, at=t, attempt=1
         )
         assert await queue.update_delivery(
-            stored, {"attempts": 3, "state": "delivered", "last_attempt_at": t}, attempt=3
+            stored, {"attempts": 3, "state": "delivered", "last_attempt_at": t}, at=t, attempt=3
         )
         assert await queue.queued("msg_0001") is None
         assert await queue.state_of("msg_0001") == "delivered"
@@ -329,13 +331,13 @@ class DeliveriesContract:
         assert first is not None
         assert second is not None
         failed = {"attempts": 1, "retry_index": 1, "next_attempt_at": t}
-        assert await queue.update_delivery(first, failed, attempt=1)
-        assert await queue.update_delivery(second, failed, attempt=1)
+        assert await queue.update_delivery(first, failed, at=t, attempt=1)
+        assert await queue.update_delivery(second, failed, at=t, attempt=1)
         assert await queue.count_retrying() == 2
         second = await queue.queued("msg_0002")
         assert second is not None
         done = {"attempts": 2, "retry_index": 2, "state": "delivered", "last_attempt_at": t}
-        assert await queue.update_delivery(second, done, attempt=2)
+        assert await queue.update_delivery(second, done, at=t, attempt=2)
         assert await queue.redeliver("msg_0002", t) is not None
         assert await queue.count_retrying() == 1
         assert await queue.count_by_state() == {"pending": 3}
@@ -370,7 +372,7 @@ class DeliveriesContract:
             entry = await queue.queued(f"msg_{i:04d}")
             assert entry is not None
             failed = {"attempts": 1, "state": "failed", "last_attempt_at": t}
-            assert await queue.update_delivery(entry, failed, attempt=1)
+            assert await queue.update_delivery(entry, failed, at=t, attempt=1)
         count = await queue.redeliver_failed(
             "sub_a", t, t + timedelta(minutes=1, seconds=30), t + timedelta(hours=1)
         )
