@@ -4,9 +4,10 @@ The MongoDB adapters (adapters/) and the in-memory ones (adapters/memory.py) imp
 the service layer (service/) imports only this module, the domain and shared helpers that pull
 in no infrastructure library.
 
-Records still travel as documents (`Document`, field names as stored) between the use cases and
-the stores, except a new delivery (`NewDelivery`): its persistence fields (`_id`, lease expiry
-and token, queue state) are the delivery adapters' business.
+Subscriptions travel as `Subscription` records and a new delivery as `NewDelivery`: their
+persistence fields (`_id`, the secrets' version, lease expiry and token, queue state) are the
+adapters' business. Notifications, queued deliveries, attempts and silences still travel as
+documents (`Document`, field names as stored).
 """
 
 from __future__ import annotations
@@ -15,13 +16,60 @@ import builtins
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+from services.alerts.domain.notifications import SubscriptionFilter
 
 # A stored record as the stores hand it over (its id under `_id`).
 Document = dict[str, Any]
 
 
 # Records -----------------------------------------------------------------------------------
+
+
+SubscriptionState = Literal["active", "paused", "disabled"]
+
+
+@dataclass(frozen=True, slots=True)
+class SigningSecret:
+    """A signing secret; it signs until `expires_at` (None: until the next rotation)."""
+
+    secret: str
+    created_at: datetime
+    expires_at: datetime | None = None
+
+    def signs_at(self, now: datetime) -> bool:
+        return self.expires_at is None or self.expires_at > now
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A webhook target, what it wants to hear about, and how its messages are signed."""
+
+    id: str
+    url: str
+    filter: SubscriptionFilter
+    description: str | None
+    state: SubscriptionState
+    state_reason: str | None
+    secrets: tuple[SigningSecret, ...]
+    # Rotations are optimistic: a rotation applies only over the version it read.
+    secrets_version: int
+    # Since when every attempt failed (None: the endpoint is healthy).
+    failing_since: datetime | None
+    created_at: datetime
+    updated_at: datetime | None = None
+    disabled_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionEdit:
+    """What an update changes: only the fields named in `changed` (url, filter, description)."""
+
+    changed: frozenset[str]
+    url: str | None = None
+    filter: SubscriptionFilter | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,31 +122,44 @@ class WebhookSender(Protocol):
 
 
 class Subscriptions(Protocol):
-    async def insert(self, document: Document) -> None: ...
-    async def get(self, subscription_id: str) -> Document | None: ...
+    async def insert(self, subscription: Subscription) -> None: ...
+    async def get(self, subscription_id: str) -> Subscription | None: ...
     async def list(
         self, *, limit: int, offset: int, state: str | None = None
-    ) -> builtins.list[Document]: ...
+    ) -> builtins.list[Subscription]:
+        """A page, oldest first."""
+        ...
+
     async def count(self, *, state: str | None = None) -> int: ...
-    async def active(self) -> builtins.list[Document]: ...
-    async def update(self, subscription_id: str, fields: Document) -> Document | None: ...
+    async def active(self) -> builtins.list[Subscription]: ...
+    async def update(
+        self, subscription_id: str, edit: SubscriptionEdit, now: datetime
+    ) -> Subscription | None: ...
     async def replace_secrets(
         self,
         subscription_id: str,
         version: int,
-        secrets_: builtins.list[Document],
+        secrets_: Sequence[SigningSecret],
         now: datetime,
-    ) -> Document | None: ...
+    ) -> Subscription | None:
+        """None when another rotation changed the secrets since `version`."""
+        ...
+
     async def set_state(
         self,
         subscription_id: str,
-        state: str,
+        state: SubscriptionState,
         *,
         reason: str | None,
         now: datetime,
-        only_from: Sequence[str] | None = None,
-        extra: Document | None = None,
-    ) -> bool: ...
+        only_from: Sequence[SubscriptionState] | None = None,
+        healthy: bool = False,
+        disabled_at: datetime | None = None,
+    ) -> bool:
+        """Move to `state` (only from `only_from` states when given); True when it moved.
+        `healthy` also forgets the failing period; `disabled_at` records when it was disabled."""
+        ...
+
     async def mark_failing(self, subscription_id: str, since: datetime) -> None: ...
     async def mark_healthy(self, subscription_id: str) -> None: ...
     async def delete(self, subscription_id: str) -> bool: ...
@@ -241,8 +302,8 @@ class ReadCache(Protocol):
     another instance a little; this instance's writes invalidate it)."""
 
     def invalidate(self) -> None: ...
-    async def active_subscriptions(self) -> list[Document]: ...
-    async def subscription(self, subscription_id: str) -> Document | None: ...
+    async def active_subscriptions(self) -> list[Subscription]: ...
+    async def subscription(self, subscription_id: str) -> Subscription | None: ...
     async def silences(self, now: datetime) -> list[Document]: ...
 
 

@@ -80,7 +80,7 @@ class Harness:
         doc, secret = await self.commands.create_subscription(
             url=url, filter_=SubscriptionFilter(**flt), description="test"
         )
-        return doc["_id"], secret
+        return doc.id, secret
 
     async def change(
         self,
@@ -467,8 +467,8 @@ async def test_gone_disables_the_endpoint_and_resume_sends_what_was_held(
         await pipeline.change("kpi.j", S.ON_TRACK, S.OFF_TRACK)
         await pipeline.worker.drain()
         doc = await pipeline.commands.subscription(sub)
-        assert doc["state"] == "disabled"
-        assert "410" in doc["state_reason"]
+        assert doc.state == "disabled"
+        assert "410" in (doc.state_reason or "")
         (event,) = await pipeline.commands.operator_events(limit=10, subscription_id=sub)
         assert event["kind"] == "endpoint_disabled"
         assert pipeline.metric("shinchoku_alerts_endpoints_disabled_total", reason="gone") == 1
@@ -500,11 +500,11 @@ async def test_an_endpoint_failing_for_the_configured_period_is_disabled(
         await h.worker.drain()
         h.clock.advance(hours=1, seconds=1)
         await h.worker.drain()
-        assert (await h.commands.subscription(sub))["state"] == "active"
+        assert (await h.commands.subscription(sub)).state == "active"
         h.clock.advance(hours=1, seconds=1)
         await h.worker.drain()
         doc = await h.commands.subscription(sub)
-        assert doc["state"] == "disabled"
+        assert doc.state == "disabled"
         assert len(receiver.attempts) == 3
         events = await h.commands.operator_events(limit=10, subscription_id=sub)
         assert [e["kind"] for e in events] == ["endpoint_disabled"]
@@ -607,7 +607,7 @@ async def test_rotated_secret_and_previous_one_both_verify_during_the_overlap(
     async with webhook_receiver() as receiver:
         sub, old = await pipeline.subscribe(receiver.url)
         doc, new = await pipeline.commands.rotate_secret(sub, timedelta(minutes=2))
-        assert len(doc["secrets"]) == 2
+        assert len(doc.secrets) == 2
         await pipeline.change("kpi.p1", S.ON_TRACK, S.OFF_TRACK)
         await pipeline.worker.drain()
         webhook = receiver.received[0]

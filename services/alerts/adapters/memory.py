@@ -14,6 +14,7 @@ import copy
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from operator import itemgetter
 
@@ -29,7 +30,15 @@ from services.alerts.adapters.delivery_documents import (
     requeued,
 )
 from services.alerts.adapters.read_cache import StoreReadCache
-from services.alerts.ports import Document, NewDelivery, Stores
+from services.alerts.ports import (
+    Document,
+    NewDelivery,
+    SigningSecret,
+    Stores,
+    Subscription,
+    SubscriptionEdit,
+    SubscriptionState,
+)
 
 Table = dict[str, Document]
 
@@ -84,80 +93,103 @@ def _sorted(docs: Iterable[Document], *keys: tuple[str, int]) -> list[Document]:
 
 
 class MemorySubscriptions:
+    """Keeps the records themselves (frozen: nothing a caller holds can change them)."""
+
     def __init__(self) -> None:
-        self._c: Table = {}
+        self._c: dict[str, Subscription] = {}
 
-    async def insert(self, document: Document) -> None:
-        if document["_id"] in self._c:
-            raise DuplicateKey(document["_id"])
-        self._c[document["_id"]] = copy.deepcopy(document)
+    async def insert(self, subscription: Subscription) -> None:
+        if subscription.id in self._c:
+            raise DuplicateKey(subscription.id)
+        self._c[subscription.id] = subscription
 
-    async def get(self, subscription_id: str) -> Document | None:
-        return _copy(self._c.get(subscription_id))
+    async def get(self, subscription_id: str) -> Subscription | None:
+        return self._c.get(subscription_id)
+
+    def _in_state(self, state: str | None) -> builtins.list[Subscription]:
+        return [s for s in self._c.values() if state is None or s.state == state]
 
     async def list(
         self, *, limit: int, offset: int, state: str | None = None
-    ) -> builtins.list[Document]:
-        docs = [d for d in self._c.values() if state is None or d["state"] == state]
-        return _copies(_sorted(docs, ("created_at", 1), ("_id", 1))[offset : offset + limit])
+    ) -> builtins.list[Subscription]:
+        ordered = sorted(self._in_state(state), key=lambda s: (s.created_at, s.id))
+        return ordered[offset : offset + limit]
 
     async def count(self, *, state: str | None = None) -> int:
-        return sum(1 for d in self._c.values() if state is None or d["state"] == state)
+        return len(self._in_state(state))
 
-    async def active(self) -> builtins.list[Document]:
-        return _copies(d for d in self._c.values() if d["state"] == "active")
+    async def active(self) -> builtins.list[Subscription]:
+        return self._in_state("active")
 
-    async def update(self, subscription_id: str, fields: Document) -> Document | None:
-        doc = self._c.get(subscription_id)
-        if doc is None:
+    async def update(
+        self, subscription_id: str, edit: SubscriptionEdit, now: datetime
+    ) -> Subscription | None:
+        stored = self._c.get(subscription_id)
+        if stored is None:
             return None
-        _set(doc, fields)
-        return _copy(doc)
+        updated = replace(stored, updated_at=now)
+        if "url" in edit.changed and edit.url is not None:
+            updated = replace(updated, url=edit.url)
+        if "filter" in edit.changed and edit.filter is not None:
+            updated = replace(updated, filter=edit.filter)
+        if "description" in edit.changed:
+            updated = replace(updated, description=edit.description)
+        self._c[subscription_id] = updated
+        return updated
 
     async def replace_secrets(
         self,
         subscription_id: str,
         version: int,
-        secrets_: builtins.list[Document],
+        secrets_: Sequence[SigningSecret],
         now: datetime,
-    ) -> Document | None:
-        doc = self._c.get(subscription_id)
-        if doc is None or doc.get("secrets_version") != version:
+    ) -> Subscription | None:
+        stored = self._c.get(subscription_id)
+        if stored is None or stored.secrets_version != version:
             return None
-        _set(doc, {"secrets": secrets_, "secrets_version": version + 1, "updated_at": now})
-        return _copy(doc)
+        updated = replace(
+            stored, secrets=tuple(secrets_), secrets_version=version + 1, updated_at=now
+        )
+        self._c[subscription_id] = updated
+        return updated
 
     async def set_state(
         self,
         subscription_id: str,
-        state: str,
+        state: SubscriptionState,
         *,
         reason: str | None,
         now: datetime,
-        only_from: Sequence[str] | None = None,
-        extra: Document | None = None,
+        only_from: Sequence[SubscriptionState] | None = None,
+        healthy: bool = False,
+        disabled_at: datetime | None = None,
     ) -> bool:
-        doc = self._c.get(subscription_id)
-        if doc is None or (only_from is not None and doc["state"] not in only_from):
+        stored = self._c.get(subscription_id)
+        if stored is None or (only_from is not None and stored.state not in only_from):
             return False
-        fields = {"state": state, "state_reason": reason, "updated_at": now, **(extra or {})}
-        return _set(doc, fields)
+        updated = replace(stored, state=state, state_reason=reason, updated_at=now)
+        if healthy:
+            updated = replace(updated, failing_since=None)
+        if disabled_at is not None:
+            updated = replace(updated, disabled_at=disabled_at)
+        self._c[subscription_id] = updated
+        return updated != stored
 
     async def mark_failing(self, subscription_id: str, since: datetime) -> None:
-        doc = self._c.get(subscription_id)
-        if doc is not None and doc.get("failing_since") is None:
-            doc["failing_since"] = since
+        stored = self._c.get(subscription_id)
+        if stored is not None and stored.failing_since is None:
+            self._c[subscription_id] = replace(stored, failing_since=since)
 
     async def mark_healthy(self, subscription_id: str) -> None:
-        doc = self._c.get(subscription_id)
-        if doc is not None and doc.get("failing_since") is not None:
-            doc["failing_since"] = None
+        stored = self._c.get(subscription_id)
+        if stored is not None and stored.failing_since is not None:
+            self._c[subscription_id] = replace(stored, failing_since=None)
 
     async def delete(self, subscription_id: str) -> bool:
         return self._c.pop(subscription_id, None) is not None
 
     async def count_by_state(self) -> dict[str, int]:
-        return _by_state(self._c.values())
+        return dict(Counter(s.state for s in self._c.values()))
 
 
 class MemoryNotifications:

@@ -6,7 +6,7 @@ import asyncio
 import builtins
 from datetime import datetime
 
-from services.alerts.ports import Document, Silences, Subscriptions
+from services.alerts.ports import Document, Silences, Subscription, Subscriptions
 
 
 class StoreReadCache:
@@ -21,9 +21,9 @@ class StoreReadCache:
         self._subscriptions = subscriptions
         self._silences = silences
         self._ttl = ttl_s
-        self._active: tuple[float, builtins.list[Document]] | None = None
+        self._active: tuple[float, builtins.list[Subscription]] | None = None
         self._in_force: tuple[float, builtins.list[Document]] | None = None
-        self._by_id: dict[str, tuple[float, Document | None]] = {}
+        self._by_id: dict[str, tuple[float, Subscription | None]] = {}
 
     def invalidate(self) -> None:
         self._active = None
@@ -33,13 +33,13 @@ class StoreReadCache:
     def _fresh(self, loaded_at: float) -> bool:
         return asyncio.get_running_loop().time() - loaded_at < self._ttl
 
-    async def active_subscriptions(self) -> builtins.list[Document]:
+    async def active_subscriptions(self) -> builtins.list[Subscription]:
         if self._active is None or not self._fresh(self._active[0]):
             loaded_at = asyncio.get_running_loop().time()
             self._active = (loaded_at, await self._subscriptions.active())
         return self._active[1]
 
-    async def subscription(self, subscription_id: str) -> Document | None:
+    async def subscription(self, subscription_id: str) -> Subscription | None:
         cached = self._by_id.get(subscription_id)
         if cached is None or not self._fresh(cached[0]):
             loaded_at = asyncio.get_running_loop().time()

@@ -13,7 +13,7 @@ from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, mo
 from services.alerts.domain.notifications import NotificationKind, SubscriptionFilter
 from services.alerts.domain.silences import QuietHours, SilenceScope
 from services.alerts.entrypoints.deps import Silences, Subscriptions
-from services.alerts.ports import Document
+from services.alerts.ports import Document, Subscription, SubscriptionEdit
 from shared.events.contracts import Status
 from shared.http.auth import AdminRoute, require_admin
 from shared.http.pagination import MAX_OFFSET, decode_cursor, encode_cursor
@@ -132,21 +132,21 @@ class SecretRotated(SubscriptionOut):
     secret: str = Field(description="The new signing secret. Shown only in this answer.")
 
 
-def subscription_out(doc: Document) -> dict[str, Any]:
+def subscription_out(subscription: Subscription) -> dict[str, Any]:
     return SubscriptionOut(
-        id=doc["_id"],
-        url=doc["url"],
-        filter=SubscriptionFilter.model_validate(doc["filter"]),
-        description=doc.get("description"),
-        state=doc["state"],
-        state_reason=doc.get("state_reason"),
-        failing_since=doc.get("failing_since"),
-        disabled_at=doc.get("disabled_at") if doc["state"] == "disabled" else None,
-        created_at=doc["created_at"],
-        updated_at=doc.get("updated_at"),
+        id=subscription.id,
+        url=subscription.url,
+        filter=subscription.filter,
+        description=subscription.description,
+        state=subscription.state,
+        state_reason=subscription.state_reason,
+        failing_since=subscription.failing_since,
+        disabled_at=subscription.disabled_at if subscription.state == "disabled" else None,
+        created_at=subscription.created_at,
+        updated_at=subscription.updated_at,
         secrets=[
-            SecretInfo(created_at=s["created_at"], expires_at=s.get("expires_at"))
-            for s in doc["secrets"]
+            SecretInfo(created_at=s.created_at, expires_at=s.expires_at)
+            for s in subscription.secrets
         ],
     ).model_dump(mode="json")
 
@@ -402,7 +402,13 @@ async def update_subscription(
     for required in ("url", "filter"):
         if required in changes and changes[required] is None:
             raise ValidationProblem(f"{required} cannot be removed")
-    return subscription_out(await subscriptions.update_subscription(subscription_id, changes))
+    edit = SubscriptionEdit(
+        changed=frozenset(changes),
+        url=None if body.url is None else str(body.url),
+        filter=body.filter,
+        description=body.description,
+    )
+    return subscription_out(await subscriptions.update_subscription(subscription_id, edit))
 
 
 @router.post(

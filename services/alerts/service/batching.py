@@ -21,7 +21,6 @@ from services.alerts.domain.grouping import Waiting, ready_groups
 from services.alerts.domain.message_ids import message_id_for, new_message_id
 from services.alerts.domain.notifications import (
     NotificationKind,
-    SubscriptionFilter,
     matches,
     reminder_key,
     still_relevant,
@@ -30,7 +29,7 @@ from services.alerts.domain.payloads import encode, subject_of, webhook_payload
 from services.alerts.domain.reminders import following_reminder_at, reminder_kind
 from services.alerts.domain.silences import Silence, muted_until, muting
 from services.alerts.metrics import AlertsMetrics
-from services.alerts.ports import Document, NewDelivery, Stores
+from services.alerts.ports import Document, NewDelivery, Stores, Subscription
 from services.alerts.service.policy import Policy, no_wakeup
 from services.alerts.service.records import (
     change_from_document,
@@ -272,7 +271,7 @@ class Batcher:
         if interval <= timedelta(0):
             return 0
         now = self.clock()
-        subscriptions: dict[str, Document | None] = {}
+        subscriptions: dict[str, Subscription | None] = {}
         reminders: list[Document] = []
         for state in await self.stores.kpi_states.with_reminders():
             kpi_id = state["_id"]
@@ -293,8 +292,8 @@ class Batcher:
                     await self.stores.kpi_states.stop_reminder(kpi_id, subscription_id)
                     continue
                 number = int(entry.get("reminders", 0)) + 1
-                wanted = subscription["state"] == "active" and matches(
-                    SubscriptionFilter.model_validate(subscription["filter"]), current, kind
+                wanted = subscription.state == "active" and matches(
+                    subscription.filter, current, kind
                 )
                 if wanted:
                     reminder = new_notification(

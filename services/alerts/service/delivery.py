@@ -20,7 +20,7 @@ from services.alerts.domain.endpoint_health import EndpointVerdict, after_attemp
 from services.alerts.domain.retry import next_attempt_at
 from services.alerts.domain.signing import webhook_headers
 from services.alerts.metrics import AlertsMetrics
-from services.alerts.ports import Document, SendResult, Stores, WebhookSender
+from services.alerts.ports import Document, SendResult, Stores, Subscription, WebhookSender
 from services.alerts.service.records import active_secrets
 from shared.clock import Clock
 from shared.logs import url_origin
@@ -162,8 +162,8 @@ class DeliveryWorker:
         if subscription is None:
             await self.stores.deliveries.update_delivery(delivery, {"state": "cancelled"}, at=now)
             return
-        if subscription["state"] != "active":
-            reason = f"subscription {subscription['state']}"
+        if subscription.state != "active":
+            reason = f"subscription {subscription.state}"
             await self.stores.deliveries.hold(delivery, reason, now)
             return
         started, message = await asyncio.gather(
@@ -198,7 +198,7 @@ class DeliveryWorker:
     async def _send(
         self,
         delivery: Document,
-        subscription: Document,
+        subscription: Subscription,
         entry: Document,
         now: datetime,
         send_by: float,
@@ -210,7 +210,7 @@ class DeliveryWorker:
             active_secrets(subscription, now), message_id, int(now.timestamp()), body
         )
         result = await self.sender.send(
-            subscription["url"], body, headers, deadline_s=send_by - time.monotonic()
+            subscription.url, body, headers, deadline_s=send_by - time.monotonic()
         )
         done = self.clock()
         retry_index = int(delivery.get("retry_index", 0)) + 1
@@ -228,7 +228,7 @@ class DeliveryWorker:
             },
         )
         verdict = after_attempt(
-            failing_since=subscription.get("failing_since"),
+            failing_since=subscription.failing_since,
             succeeded=result.succeeded,
             status_code=result.status_code,
             at=done,
@@ -243,14 +243,12 @@ class DeliveryWorker:
         }
         if result.succeeded:
             update.update(state="delivered", delivered_at=done)
-            if subscription.get("failing_since") is not None:
-                await self.stores.subscriptions.mark_healthy(subscription["_id"])
+            if subscription.failing_since is not None:
+                await self.stores.subscriptions.mark_healthy(subscription.id)
                 self.stores.cache.invalidate()
         else:
-            if subscription.get("failing_since") is None and verdict.failing_since is not None:
-                await self.stores.subscriptions.mark_failing(
-                    subscription["_id"], verdict.failing_since
-                )
+            if subscription.failing_since is None and verdict.failing_since is not None:
+                await self.stores.subscriptions.mark_failing(subscription.id, verdict.failing_since)
                 self.stores.cache.invalidate()
             if verdict.disable:
                 await self._disable(subscription, verdict, result, done)
@@ -278,7 +276,7 @@ class DeliveryWorker:
             "webhook_attempt",
             message_id=message_id,
             kpi_ids=delivery.get("kpi_ids", []),
-            subscription_id=subscription["_id"],
+            subscription_id=subscription.id,
             status_code=result.status_code,
             result=result.result,
             attempt=attempt_no,
@@ -303,27 +301,27 @@ class DeliveryWorker:
                 self.metrics.delivery_seconds.observe(max((done - changed_at).total_seconds(), 0))
 
     async def _disable(
-        self, subscription: Document, verdict: EndpointVerdict, result: SendResult, at: datetime
+        self, subscription: Subscription, verdict: EndpointVerdict, result: SendResult, at: datetime
     ) -> None:
         reason = verdict.reason or "failing"
         await self.stores.subscriptions.set_state(
-            subscription["_id"],
+            subscription.id,
             "disabled",
             reason=reason,
             now=at,
             only_from=["active"],
-            extra={"disabled_at": at},
+            disabled_at=at,
         )
         self.stores.cache.invalidate()
         since = verdict.failing_since or at
         # One event per failing period, even if several attempts (or instances) get here.
         recorded = await self.stores.operator_events.record(
             {
-                "_id": f"endpoint_disabled:{subscription['_id']}:{since.isoformat()}",
+                "_id": f"endpoint_disabled:{subscription.id}:{since.isoformat()}",
                 "at": at,
                 "kind": "endpoint_disabled",
-                "subscription_id": subscription["_id"],
-                "url": subscription["url"],
+                "subscription_id": subscription.id,
+                "url": subscription.url,
                 "reason": reason,
                 "last_status_code": result.status_code,
                 "last_error": result.error,
@@ -335,7 +333,7 @@ class DeliveryWorker:
         self.metrics.endpoints_disabled.labels(reason="gone" if gone else "failing").inc()
         log.error(
             "endpoint_disabled",
-            subscription_id=subscription["_id"],
-            target=url_origin(subscription["url"]),
+            subscription_id=subscription.id,
+            target=url_origin(subscription.url),
             reason=reason,
         )

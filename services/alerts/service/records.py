@@ -8,7 +8,7 @@ from datetime import datetime
 from services.alerts.domain.notifications import NotificationKind
 from services.alerts.domain.payloads import Change, NotifiedChange, subject_of
 from services.alerts.domain.silences import Silence, Target
-from services.alerts.ports import Document
+from services.alerts.ports import Document, Subscription
 from shared.events.contracts import KpiStatusChanged, MeasureDivergenceChanged
 
 
@@ -98,10 +98,6 @@ def new_notification(
     }
 
 
-def active_secrets(subscription: Document, now: datetime) -> list[str]:
+def active_secrets(subscription: Subscription, now: datetime) -> list[str]:
     """The secrets that sign now: the current one and, during an overlap, the previous ones."""
-    return [
-        s["secret"]
-        for s in subscription["secrets"]
-        if s.get("expires_at") is None or s["expires_at"] > now
-    ]
+    return [s.secret for s in subscription.secrets if s.signs_at(now)]

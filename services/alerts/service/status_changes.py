@@ -17,7 +17,6 @@ import structlog
 
 from services.alerts.domain.notifications import (
     NotificationKind,
-    SubscriptionFilter,
     closes_episode,
     divergence_key,
     notification_key,
@@ -58,7 +57,7 @@ class StatusChangeHandler:
             assert isinstance(event.data, KpiStatusChanged)
             changes.append((event, event.data))
         active = await self.stores.cache.active_subscriptions()
-        filters = [(doc["_id"], SubscriptionFilter.model_validate(doc["filter"])) for doc in active]
+        filters = [(subscription.id, subscription.filter) for subscription in active]
         documents: list[Document] = []
         for event, change in changes:
             for subscription_id, kind in select(filters, change):

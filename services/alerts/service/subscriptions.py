@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import secrets as secrets_module
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 from services.alerts.domain.notifications import SubscriptionFilter
 from services.alerts.domain.signing import new_secret
 from services.alerts.domain.ssrf import Resolver, TargetRefused, check_target
-from services.alerts.ports import Document, Stores
+from services.alerts.ports import (
+    Document,
+    SigningSecret,
+    Stores,
+    Subscription,
+    SubscriptionEdit,
+)
 from services.alerts.service.errors import (
     Conflict,
     FieldIssue,
@@ -57,73 +62,66 @@ class SubscriptionAdmin:
         except TargetRefused as refused:
             raise InvalidTarget(str(refused)) from refused
 
-    async def subscription(self, subscription_id: str) -> Document:
-        doc = await self.stores.subscriptions.get(subscription_id)
-        if doc is None:
+    async def subscription(self, subscription_id: str) -> Subscription:
+        found = await self.stores.subscriptions.get(subscription_id)
+        if found is None:
             raise NotFound(f"no subscription {subscription_id!r}")
-        return doc
+        return found
 
     async def create_subscription(
         self, *, url: str, filter_: SubscriptionFilter, description: str | None
-    ) -> tuple[Document, str]:
+    ) -> tuple[Subscription, str]:
         await self.check_url(url)
         secret = new_secret()
         now = self.clock()
-        doc = {
-            "_id": "sub_" + secrets_module.token_hex(12),
-            "url": url,
-            "filter": filter_.model_dump(mode="json"),
-            "description": description,
-            "state": "active",
-            "state_reason": None,
-            "secrets": [{"secret": secret, "created_at": now, "expires_at": None}],
-            "secrets_version": 0,
-            "failing_since": None,
-            "created_at": now,
-            "updated_at": now,
-        }
-        await self.stores.subscriptions.insert(doc)
+        created = Subscription(
+            id="sub_" + secrets_module.token_hex(12),
+            url=url,
+            filter=filter_,
+            description=description,
+            state="active",
+            state_reason=None,
+            secrets=(SigningSecret(secret, now),),
+            secrets_version=0,
+            failing_since=None,
+            created_at=now,
+            updated_at=now,
+        )
+        await self.stores.subscriptions.insert(created)
         self.stores.cache.invalidate()
         # Audit trail; the signing secret is never logged.
-        log.info("subscription_created", subscription_id=doc["_id"], target=url_origin(url))
-        return doc, secret
+        log.info("subscription_created", subscription_id=created.id, target=url_origin(url))
+        return created, secret
 
     async def list_subscriptions(
         self, *, limit: int, offset: int, state: str | None
-    ) -> list[Document]:
+    ) -> list[Subscription]:
         return await self.stores.subscriptions.list(limit=limit, offset=offset, state=state)
 
     async def count_subscriptions(self, *, state: str | None) -> int:
         return await self.stores.subscriptions.count(state=state)
 
-    async def update_subscription(self, subscription_id: str, changes: dict[str, Any]) -> Document:
+    async def update_subscription(
+        self, subscription_id: str, edit: SubscriptionEdit
+    ) -> Subscription:
         await self.subscription(subscription_id)
-        fields: Document = {}
-        if "url" in changes:
-            await self.check_url(changes["url"])
-            fields["url"] = changes["url"]
-        if "filter" in changes:
-            fields["filter"] = SubscriptionFilter.model_validate(changes["filter"]).model_dump(
-                mode="json"
-            )
-        if "description" in changes:
-            fields["description"] = changes["description"]
-        fields["updated_at"] = self.clock()
-        doc = await self.stores.subscriptions.update(subscription_id, fields)
+        if "url" in edit.changed and edit.url is not None:
+            await self.check_url(edit.url)
+        updated = await self.stores.subscriptions.update(subscription_id, edit, self.clock())
         self.stores.cache.invalidate()
-        if doc is None:
+        if updated is None:
             raise NotFound(f"no subscription {subscription_id!r}")
         log.info(
             "subscription_updated",
             subscription_id=subscription_id,
-            fields=sorted(set(fields) - {"updated_at"}),
-            target=url_origin(doc["url"]),
+            fields=sorted(edit.changed),
+            target=url_origin(updated.url),
         )
-        return doc
+        return updated
 
-    async def pause(self, subscription_id: str) -> Document:
-        doc = await self.subscription(subscription_id)
-        if doc["state"] == "disabled":
+    async def pause(self, subscription_id: str) -> Subscription:
+        current = await self.subscription(subscription_id)
+        if current.state == "disabled":
             raise Conflict("a disabled subscription cannot be paused; resume it first")
         await self.stores.subscriptions.set_state(
             subscription_id,
@@ -135,7 +133,7 @@ class SubscriptionAdmin:
         self.stores.cache.invalidate()
         return await self.subscription(subscription_id)
 
-    async def resume(self, subscription_id: str) -> Document:
+    async def resume(self, subscription_id: str) -> Subscription:
         """Resume a paused or disabled subscription; its held messages go out now."""
         await self.subscription(subscription_id)
         now = self.clock()
@@ -145,7 +143,7 @@ class SubscriptionAdmin:
             reason=None,
             now=now,
             only_from=["paused", "disabled"],
-            extra={"failing_since": None},
+            healthy=True,
         )
         self.stores.cache.invalidate()
         if await self.stores.deliveries.release_held(subscription_id, now):
@@ -161,7 +159,7 @@ class SubscriptionAdmin:
 
     async def rotate_secret(
         self, subscription_id: str, overlap: timedelta | None
-    ) -> tuple[Document, str]:
+    ) -> tuple[Subscription, str]:
         """A new signing secret; the current ones keep signing for `overlap` (then expire)."""
         overlap = self.secret_overlap if overlap is None else overlap
         if overlap < timedelta(0) or overlap > MAX_SECRET_OVERLAP:
@@ -169,21 +167,21 @@ class SubscriptionAdmin:
                 "the overlap must be between 0 and 7 days",
                 errors=[FieldIssue(field="overlap_s", reason="out of range")],
             )
-        doc = await self.subscription(subscription_id)
+        current = await self.subscription(subscription_id)
         now = self.clock()
         expires = now + overlap
         kept = []
-        for item in doc["secrets"]:
-            ends = item.get("expires_at")
+        for item in current.secrets:
+            ends = item.expires_at
             if ends is not None and ends <= now - FORGET_EXPIRED_AFTER:
                 continue
             if ends is None or ends > expires:
-                item = {**item, "expires_at": expires}
+                item = replace(item, expires_at=expires)
             kept.append(item)
         secret = new_secret()
-        kept.append({"secret": secret, "created_at": now, "expires_at": None})
+        kept.append(SigningSecret(secret, now))
         updated = await self.stores.subscriptions.replace_secrets(
-            subscription_id, int(doc.get("secrets_version", 0)), kept, now
+            subscription_id, current.secrets_version, kept, now
         )
         if updated is None:
             raise Conflict("the secrets changed concurrently; rotate again")
@@ -239,8 +237,8 @@ class SubscriptionAdmin:
     async def redeliver(self, subscription_id: str, message_id: str) -> Document:
         """Send one message again now (same webhook-id, fresh retry schedule)."""
         subscription = await self.subscription(subscription_id)
-        if subscription["state"] != "active":
-            raise Conflict(f"the subscription is {subscription['state']}; resume it first")
+        if subscription.state != "active":
+            raise Conflict(f"the subscription is {subscription.state}; resume it first")
         current = await self.stores.deliveries.get(message_id)
         if current is None or current["subscription_id"] != subscription_id:
             raise NotFound(f"no message {message_id!r} for subscription {subscription_id!r}")
@@ -255,8 +253,8 @@ class SubscriptionAdmin:
     ) -> int:
         """Send again every message of the subscription that failed, created in [since, until)."""
         subscription = await self.subscription(subscription_id)
-        if subscription["state"] != "active":
-            raise Conflict(f"the subscription is {subscription['state']}; resume it first")
+        if subscription.state != "active":
+            raise Conflict(f"the subscription is {subscription.state}; resume it first")
         if until <= since:
             raise InvalidInput(
                 "until must be after since",

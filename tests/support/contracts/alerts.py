@@ -10,9 +10,17 @@ these run only through their subclasses.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from services.alerts.ports import Document, NewDelivery, Stores
+from services.alerts.domain.notifications import SubscriptionFilter
+from services.alerts.ports import (
+    NewDelivery,
+    SigningSecret,
+    Stores,
+    Subscription,
+    SubscriptionEdit,
+)
 from shared.http.pagination import decode_cursor, encode_cursor
 
 
@@ -35,19 +43,20 @@ def delivery(i: int, at: datetime, subscription: str = "sub_a") -> NewDelivery:
     )
 
 
-def subscription(subscription_id: str, at: datetime, state: str = "active") -> Document:
-    return {
-        "_id": subscription_id,
-        "url": "https://example.test/hook",
-        "filter": {},
-        "state": state,
-        "state_reason": None,
-        "secrets": [{"secret": "whsec_a", "created_at": at, "expires_at": None}],
-        "secrets_version": 0,
-        "failing_since": None,
-        "created_at": at,
-        "updated_at": at,
-    }
+def subscription(subscription_id: str, at: datetime) -> Subscription:
+    return Subscription(
+        id=subscription_id,
+        url="https://example.test/hook",
+        filter=SubscriptionFilter(kpis=["kpi.a"]),
+        description=None,
+        state="active",
+        state_reason=None,
+        secrets=(SigningSecret("whsec_a", at),),
+        secrets_version=0,
+        failing_since=None,
+        created_at=at,
+        updated_at=at,
+    )
 
 
 class SubscriptionsContract:
@@ -63,7 +72,8 @@ class SubscriptionsContract:
         )
         stored = await stores.subscriptions.get("sub_a")
         assert stored is not None
-        assert (stored["state"], stored["state_reason"]) == ("paused", "by hand")
+        assert (stored.state, stored.state_reason) == ("paused", "by hand")
+        assert stored.filter == SubscriptionFilter(kpis=["kpi.a"])
         assert await stores.subscriptions.count(state="paused") == 1
         assert await stores.subscriptions.active() == []
         assert await stores.subscriptions.count_by_state() == {"paused": 1}
@@ -72,10 +82,10 @@ class SubscriptionsContract:
         """A rotation based on an old secrets version is refused (None)."""
         t = now()
         await stores.subscriptions.insert(subscription("sub_a", t))
-        new = [{"secret": "whsec_b", "created_at": t, "expires_at": None}]
+        new = [SigningSecret("whsec_a", t, t + timedelta(hours=1)), SigningSecret("whsec_b", t)]
         updated = await stores.subscriptions.replace_secrets("sub_a", 0, new, t)
         assert updated is not None
-        assert (updated["secrets_version"], updated["secrets"]) == (1, new)
+        assert (updated.secrets_version, updated.secrets) == (1, tuple(new))
         assert await stores.subscriptions.replace_secrets("sub_a", 0, new, t) is None
 
     async def test_failing_since_is_set_once_and_cleared(self, stores: Stores) -> None:
@@ -86,11 +96,11 @@ class SubscriptionsContract:
         await stores.subscriptions.mark_failing("sub_a", t + timedelta(hours=1))
         stored = await stores.subscriptions.get("sub_a")
         assert stored is not None
-        assert stored["failing_since"] == t
+        assert stored.failing_since == t
         await stores.subscriptions.mark_healthy("sub_a")
         stored = await stores.subscriptions.get("sub_a")
         assert stored is not None
-        assert stored["failing_since"] is None
+        assert stored.failing_since is None
 
     async def test_listing_pages_in_creation_order_and_delete_reports(self, stores: Stores) -> None:
         """list pages oldest first; delete says whether there was something to delete."""
@@ -98,10 +108,48 @@ class SubscriptionsContract:
         for i in range(3):
             await stores.subscriptions.insert(subscription(f"sub_{i}", t + timedelta(seconds=i)))
         page = await stores.subscriptions.list(limit=2, offset=1)
-        assert [d["_id"] for d in page] == ["sub_1", "sub_2"]
+        assert [s.id for s in page] == ["sub_1", "sub_2"]
         assert await stores.subscriptions.delete("sub_1")
         assert not await stores.subscriptions.delete("sub_1")
         assert await stores.subscriptions.count() == 2
+
+    async def test_an_edit_changes_only_what_it_names(self, stores: Stores) -> None:
+        """update sets the named fields (a description may be cleared) and the update time."""
+        t = now()
+        await stores.subscriptions.insert(replace(subscription("sub_a", t), description="before"))
+        later = t + timedelta(minutes=1)
+        edit = SubscriptionEdit(changed=frozenset({"url", "description"}), url="https://b.test/")
+        updated = await stores.subscriptions.update("sub_a", edit, later)
+        assert updated is not None
+        assert (updated.url, updated.description, updated.updated_at) == (
+            "https://b.test/",
+            None,
+            later,
+        )
+        assert updated.filter == SubscriptionFilter(kpis=["kpi.a"])
+        assert await stores.subscriptions.update("sub_x", edit, later) is None
+
+    async def test_disabling_records_when_and_resuming_forgets_the_failures(
+        self, stores: Stores
+    ) -> None:
+        """A disabled subscription keeps when it was disabled; resumed healthy, it has no
+        failing period."""
+        t = now()
+        await stores.subscriptions.insert(subscription("sub_a", t))
+        await stores.subscriptions.mark_failing("sub_a", t)
+        assert await stores.subscriptions.set_state(
+            "sub_a", "disabled", reason="410", now=t, only_from=["active"], disabled_at=t
+        )
+        disabled = await stores.subscriptions.get("sub_a")
+        assert disabled is not None
+        assert (disabled.state, disabled.disabled_at, disabled.failing_since) == ("disabled", t, t)
+        assert await stores.subscriptions.set_state(
+            "sub_a", "active", reason=None, now=t, only_from=["disabled"], healthy=True
+        )
+        resumed = await stores.subscriptions.get("sub_a")
+        assert resumed is not None
+        assert (resumed.state, resumed.failing_since) == ("active", None)
+        assert [s.id for s in await stores.subscriptions.active()] == ["sub_a"]
 
 
 class NotificationsContract:

@@ -88,7 +88,7 @@ class Alerts:
         doc, secret = await self.graph.subscriptions.create_subscription(
             url=url, filter_=SubscriptionFilter(**flt), description=None
         )
-        return str(doc["_id"]), secret
+        return doc.id, secret
 
     async def change(
         self, kpi_id: str, previous: Status | None, status: Status, *, episode: str = "ep1"

@@ -81,7 +81,7 @@ async def test_rotation_signs_with_both_secrets_during_the_overlap() -> None:
         with pytest.raises(InvalidInput, match="between 0 and 7 days"):
             await a.graph.subscriptions.rotate_secret(sub, timedelta(days=8))
         doc, _ = await a.graph.subscriptions.rotate_secret(sub, timedelta(hours=1))
-        assert [s["expires_at"] is None for s in doc["secrets"]] == [False, True]
+        assert [s.expires_at is None for s in doc.secrets] == [False, True]
         await a.change("kpi.a", Status.ON_TRACK, Status.OFF_TRACK)
         await a.graph.worker.drain()
         assert len(a.sender.sent[0].headers["webhook-signature"].split()) == 2
