@@ -3,6 +3,7 @@ admin bearer token (SHINCHOKU_ADMIN_TOKEN); nothing here is readable without it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Annotated, Any, Literal
@@ -133,22 +134,12 @@ class SecretRotated(SubscriptionOut):
 
 
 def subscription_out(subscription: Subscription) -> dict[str, Any]:
-    return SubscriptionOut(
-        id=subscription.id,
-        url=subscription.url,
-        filter=subscription.filter,
-        description=subscription.description,
-        state=subscription.state,
-        state_reason=subscription.state_reason,
-        failing_since=subscription.failing_since,
-        disabled_at=subscription.disabled_at if subscription.state == "disabled" else None,
-        created_at=subscription.created_at,
-        updated_at=subscription.updated_at,
-        secrets=[
-            SecretInfo(created_at=s.created_at, expires_at=s.expires_at)
-            for s in subscription.secrets
-        ],
-    ).model_dump(mode="json")
+    """The record as answered: secrets as metadata only (SecretInfo has no value field), the
+    disabling time only while disabled."""
+    if subscription.state != "disabled":
+        subscription = replace(subscription, disabled_at=None)
+    out = SubscriptionOut.model_validate(subscription, from_attributes=True)
+    return out.model_dump(mode="json")
 
 
 # Delivery log ----------------------------------------------------------------------------------
