@@ -4,10 +4,10 @@ The MongoDB adapters (adapters/) and the in-memory ones (adapters/memory.py) imp
 the service layer (service/) imports only this module, the domain and shared helpers that pull
 in no infrastructure library.
 
-Subscriptions travel as `Subscription` records and a new delivery as `NewDelivery`: their
-persistence fields (`_id`, the secrets' version, lease expiry and token, queue state) are the
-adapters' business. Notifications, queued deliveries, attempts and silences still travel as
-documents (`Document`, field names as stored).
+Subscriptions travel as `Subscription` records, silences as `SilenceRecord`s and a new delivery
+as `NewDelivery`: their persistence fields (`_id`, the secrets' version, lease expiry and token,
+queue state) are the adapters' business. Notifications, KPI states, queued deliveries, attempts
+and operator events still travel as documents (`Document`, field names as stored).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from services.alerts.domain.notifications import SubscriptionFilter
+from services.alerts.domain.silences import Silence
 
 # A stored record as the stores hand it over (its id under `_id`).
 Document = dict[str, Any]
@@ -70,6 +71,16 @@ class SubscriptionEdit:
     url: str | None = None
     filter: SubscriptionFilter | None = None
     description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceRecord:
+    """A silence as kept: the rule (the domain's `Silence`) and its history."""
+
+    silence: Silence
+    reason: str | None
+    created_at: datetime
+    ended_early_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,13 +275,18 @@ class DeliveryLog(Protocol):
 
 
 class Silences(Protocol):
-    async def insert(self, document: Document) -> None: ...
-    async def get(self, silence_id: str) -> Document | None: ...
+    async def insert(self, record: SilenceRecord) -> None: ...
+    async def get(self, silence_id: str) -> SilenceRecord | None: ...
     async def list(
         self, *, in_force_at: datetime | None, limit: int, offset: int = 0
-    ) -> builtins.list[Document]: ...
+    ) -> builtins.list[SilenceRecord]:
+        """Newest first; with `in_force_at`, only those not ended by then."""
+        ...
+
     async def count(self, *, in_force_at: datetime | None) -> int: ...
-    async def end(self, silence_id: str, now: datetime) -> Document | None: ...
+    async def end(self, silence_id: str, now: datetime) -> SilenceRecord | None:
+        """End it now (kept as history), unless already over; None when there is none."""
+        ...
 
 
 class KpiStates(Protocol):
@@ -304,7 +320,7 @@ class ReadCache(Protocol):
     def invalidate(self) -> None: ...
     async def active_subscriptions(self) -> list[Subscription]: ...
     async def subscription(self, subscription_id: str) -> Subscription | None: ...
-    async def silences(self, now: datetime) -> list[Document]: ...
+    async def silences(self, now: datetime) -> list[Silence]: ...
 
 
 @dataclass(frozen=True)

@@ -345,7 +345,7 @@ async def test_ending_a_silence_early_drops_what_is_no_longer_relevant(pipeline:
         await pipeline.change("kpi.e1", S.OFF_TRACK, S.ON_TRACK)
         await pipeline.deliver()
         assert receiver.received == []
-        await pipeline.silences.end_silence(silence["_id"])
+        await pipeline.silences.end_silence(silence.silence.id)
         await pipeline.deliver()
         assert [payload(w)["data"]["kpi_id"] for w in receiver.received] == ["kpi.e2"]
         (dropped,) = await pipeline.commands.notifications(sub, state="dropped", limit=10)

@@ -30,10 +30,12 @@ from services.alerts.adapters.delivery_documents import (
     requeued,
 )
 from services.alerts.adapters.read_cache import StoreReadCache
+from services.alerts.adapters.silence_documents import ending
 from services.alerts.ports import (
     Document,
     NewDelivery,
     SigningSecret,
+    SilenceRecord,
     Stores,
     Subscription,
     SubscriptionEdit,
@@ -618,43 +620,44 @@ class MemoryDeliveryLeases:
 
 class MemorySilences:
     def __init__(self) -> None:
-        self._c: Table = {}
+        self._c: dict[str, SilenceRecord] = {}
 
-    async def insert(self, document: Document) -> None:
-        if document["_id"] in self._c:
-            raise DuplicateKey(document["_id"])
-        self._c[document["_id"]] = copy.deepcopy(document)
+    async def insert(self, record: SilenceRecord) -> None:
+        if record.silence.id in self._c:
+            raise DuplicateKey(record.silence.id)
+        self._c[record.silence.id] = record
 
-    async def get(self, silence_id: str) -> Document | None:
-        return _copy(self._c.get(silence_id))
+    async def get(self, silence_id: str) -> SilenceRecord | None:
+        return self._c.get(silence_id)
 
-    def _in_force(self, at: datetime | None) -> list[Document]:
+    def _in_force(self, at: datetime | None) -> builtins.list[SilenceRecord]:
         return [
-            d
-            for d in self._c.values()
-            if at is None or d.get("ends_at") is None or d["ends_at"] > at
+            r
+            for r in self._c.values()
+            if at is None or r.silence.ends_at is None or r.silence.ends_at > at
         ]
 
     async def list(
         self, *, in_force_at: datetime | None, limit: int, offset: int = 0
-    ) -> builtins.list[Document]:
-        ordered = _sorted(self._in_force(in_force_at), ("created_at", -1), ("_id", 1))
-        return _copies(ordered[offset : offset + limit])
+    ) -> builtins.list[SilenceRecord]:
+        by_id = sorted(self._in_force(in_force_at), key=lambda r: r.silence.id)
+        newest_first = sorted(by_id, key=lambda r: r.created_at, reverse=True)
+        return newest_first[offset : offset + limit]
 
     async def count(self, *, in_force_at: datetime | None) -> int:
         return len(self._in_force(in_force_at))
 
-    async def end(self, silence_id: str, now: datetime) -> Document | None:
-        doc = self._c.get(silence_id)
-        if doc is None:
+    async def end(self, silence_id: str, now: datetime) -> SilenceRecord | None:
+        record = self._c.get(silence_id)
+        if record is None:
             return None
-        if doc.get("ends_at") is None or doc["ends_at"] > now:
-            fields: Document = {"ends_at": now, "ended_early_at": now}
-            starts_at = doc.get("starts_at")
-            if starts_at is not None and starts_at >= now:
-                fields["starts_at"] = now - timedelta(milliseconds=1)
-            doc.update(fields)
-        return _copy(doc)
+        fields = ending(record.silence, now)
+        if fields is not None:
+            ended_early_at = fields.pop("ended_early_at")
+            silence = record.silence.model_copy(update=fields)
+            record = replace(record, silence=silence, ended_early_at=ended_early_at)
+            self._c[silence_id] = record
+        return record
 
 
 class MemoryKpiStates:

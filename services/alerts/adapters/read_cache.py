@@ -6,7 +6,8 @@ import asyncio
 import builtins
 from datetime import datetime
 
-from services.alerts.ports import Document, Silences, Subscription, Subscriptions
+from services.alerts.domain.silences import Silence
+from services.alerts.ports import Silences, Subscription, Subscriptions
 
 
 class StoreReadCache:
@@ -22,7 +23,7 @@ class StoreReadCache:
         self._silences = silences
         self._ttl = ttl_s
         self._active: tuple[float, builtins.list[Subscription]] | None = None
-        self._in_force: tuple[float, builtins.list[Document]] | None = None
+        self._in_force: tuple[float, builtins.list[Silence]] | None = None
         self._by_id: dict[str, tuple[float, Subscription | None]] = {}
 
     def invalidate(self) -> None:
@@ -47,11 +48,11 @@ class StoreReadCache:
             self._by_id[subscription_id] = cached
         return cached[1]
 
-    async def silences(self, now: datetime) -> builtins.list[Document]:
+    async def silences(self, now: datetime) -> builtins.list[Silence]:
         """Silences that can still mute something (loaded with a margin: the cache may be
         read a little later than it was loaded)."""
         if self._in_force is None or not self._fresh(self._in_force[0]):
             loaded_at = asyncio.get_running_loop().time()
-            docs = await self._silences.list(in_force_at=now, limit=100_000)
-            self._in_force = (loaded_at, docs)
-        return [d for d in self._in_force[1] if d.get("ends_at") is None or d["ends_at"] > now]
+            records = await self._silences.list(in_force_at=now, limit=100_000)
+            self._in_force = (loaded_at, [r.silence for r in records])
+        return [s for s in self._in_force[1] if s.ends_at is None or s.ends_at > now]

@@ -14,7 +14,7 @@ from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, mo
 from services.alerts.domain.notifications import NotificationKind, SubscriptionFilter
 from services.alerts.domain.silences import QuietHours, SilenceScope
 from services.alerts.entrypoints.deps import Silences, Subscriptions
-from services.alerts.ports import Document, Subscription, SubscriptionEdit
+from services.alerts.ports import Document, SilenceRecord, Subscription, SubscriptionEdit
 from shared.events.contracts import Status
 from shared.http.auth import AdminRoute, require_admin
 from shared.http.pagination import MAX_OFFSET, decode_cursor, encode_cursor
@@ -273,17 +273,17 @@ class SilenceList(OffsetPage):
     items: list[SilenceOut]
 
 
-def silence_out(doc: Document) -> dict[str, Any]:
-    quiet = doc.get("quiet_hours")
+def silence_out(record: SilenceRecord) -> dict[str, Any]:
+    silence = record.silence
     return SilenceOut(
-        id=doc["_id"],
-        scope=SilenceScope.model_validate(doc.get("scope") or {}),
-        starts_at=doc.get("starts_at"),
-        ends_at=doc.get("ends_at"),
-        quiet_hours=None if quiet is None else QuietHours.model_validate(quiet),
-        reason=doc.get("reason"),
-        created_at=doc["created_at"],
-        ended_early_at=doc.get("ended_early_at"),
+        id=silence.id,
+        scope=silence.scope,
+        starts_at=silence.starts_at,
+        ends_at=silence.ends_at,
+        quiet_hours=silence.quiet_hours,
+        reason=record.reason,
+        created_at=record.created_at,
+        ended_early_at=record.ended_early_at,
     ).model_dump(mode="json")
 
 

@@ -35,7 +35,6 @@ from services.alerts.service.records import (
     change_from_document,
     new_notification,
     notified_change,
-    silence_from_document,
     target_of,
 )
 from shared.clock import Clock
@@ -52,7 +51,7 @@ class Batcher:
     on_delivery: Callable[[], None] = field(default=no_wakeup)
 
     async def _silences(self, now: datetime) -> list[Silence]:
-        return [silence_from_document(doc) for doc in await self.stores.cache.silences(now)]
+        return await self.stores.cache.silences(now)
 
     async def flush(self, subscription_ids: Iterable[str] | None = None) -> int:
         """Turn every group whose window has closed into a delivery; returns how many."""

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from services.alerts.domain.notifications import NotificationKind
 from services.alerts.domain.payloads import Change, NotifiedChange, subject_of
-from services.alerts.domain.silences import Silence, Target
+from services.alerts.domain.silences import Target
 from services.alerts.ports import Document, Subscription
 from shared.events.contracts import KpiStatusChanged, MeasureDivergenceChanged
 
@@ -32,18 +32,6 @@ def change_from_document(doc: Document) -> KpiStatusChanged:
     data = {k: v for k, v in doc.items() if k != "explanation_json"}
     data["explanation"] = json.loads(doc.get("explanation_json") or "{}")
     return KpiStatusChanged.model_validate(data)
-
-
-def silence_from_document(doc: Document) -> Silence:
-    return Silence.model_validate(
-        {
-            "id": doc["_id"],
-            "scope": doc.get("scope") or {},
-            "starts_at": doc.get("starts_at"),
-            "ends_at": doc.get("ends_at"),
-            "quiet_hours": doc.get("quiet_hours"),
-        }
-    )
 
 
 def target_of(doc: Document) -> Target:

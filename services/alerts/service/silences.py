@@ -11,7 +11,7 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from services.alerts.domain.silences import QuietHours, Silence, SilenceScope
-from services.alerts.ports import Document, Stores
+from services.alerts.ports import SilenceRecord, Stores
 from services.alerts.service.errors import FieldIssue, InvalidInput, NotFound
 from services.alerts.service.policy import no_wakeup
 from shared.clock import Clock
@@ -33,7 +33,7 @@ class SilenceAdmin:
         ends_at: datetime | None,
         quiet_hours: QuietHours | None,
         reason: str | None,
-    ) -> Document:
+    ) -> SilenceRecord:
         silence_id = "sil_" + secrets_module.token_hex(10)
         try:
             silence = Silence(
@@ -62,42 +62,32 @@ class SilenceAdmin:
             and await self.stores.subscriptions.get(scope.subscription_id) is None
         ):
             raise NotFound(f"no subscription {scope.subscription_id!r}")
-        doc = {
-            "_id": silence_id,
-            **silence.model_dump(mode="python", exclude={"id", "quiet_hours"}),
-            "quiet_hours": (
-                None if quiet_hours is None else silence.model_dump(mode="json")["quiet_hours"]
-            ),
-            "reason": reason,
-            "created_at": now,
-            "ended_early_at": None,
-        }
-        doc["scope"] = scope.model_dump(mode="json")
-        await self.stores.silences.insert(doc)
+        record = SilenceRecord(silence=silence, reason=reason, created_at=now)
+        await self.stores.silences.insert(record)
         self.stores.cache.invalidate()
-        return doc
+        return record
 
-    async def silence(self, silence_id: str) -> Document:
-        doc = await self.stores.silences.get(silence_id)
-        if doc is None:
+    async def silence(self, silence_id: str) -> SilenceRecord:
+        found = await self.stores.silences.get(silence_id)
+        if found is None:
             raise NotFound(f"no silence {silence_id!r}")
-        return doc
+        return found
 
     async def list_silences(
         self, *, include_ended: bool, limit: int, offset: int = 0
-    ) -> tuple[list[Document], int]:
+    ) -> tuple[list[SilenceRecord], int]:
         """A page of silences and the total matching."""
         in_force_at = None if include_ended else self.clock()
-        docs = await self.stores.silences.list(in_force_at=in_force_at, limit=limit, offset=offset)
-        return docs, await self.stores.silences.count(in_force_at=in_force_at)
+        page = await self.stores.silences.list(in_force_at=in_force_at, limit=limit, offset=offset)
+        return page, await self.stores.silences.count(in_force_at=in_force_at)
 
-    async def end_silence(self, silence_id: str) -> Document:
+    async def end_silence(self, silence_id: str) -> SilenceRecord:
         """End a silence now; what it held back is released (if still relevant)."""
         now = self.clock()
-        doc = await self.stores.silences.end(silence_id, now)
+        ended = await self.stores.silences.end(silence_id, now)
         self.stores.cache.invalidate()
-        if doc is None:
+        if ended is None:
             raise NotFound(f"no silence {silence_id!r}")
         if await self.stores.notifications.end_mutes_by(silence_id, now):
             self.wake_batcher()
-        return doc
+        return ended

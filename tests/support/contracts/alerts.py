@@ -12,11 +12,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from services.alerts.domain.notifications import SubscriptionFilter
+from services.alerts.domain.silences import QuietHours, Silence, SilenceScope
 from services.alerts.ports import (
     NewDelivery,
     SigningSecret,
+    SilenceRecord,
     Stores,
     Subscription,
     SubscriptionEdit,
@@ -447,31 +450,54 @@ class DeliveriesContract:
         assert await stores.log.attempts("sub_a", limit=5, message_id="msg_other") == []
 
 
+def silence(silence_id: str, at: datetime, **rule: Any) -> SilenceRecord:
+    rule = {"starts_at": at, "ends_at": at + timedelta(hours=1), **rule}
+    return SilenceRecord(silence=Silence(id=silence_id, **rule), reason="r", created_at=at)
+
+
 class SilencesContract:
     async def test_silences_in_force_and_ended_early(self, stores: Stores) -> None:
-        """An ended silence stays as history but is no longer in force."""
+        """An ended silence stays as history but is no longer in force; listing is newest
+        first."""
         t = now()
         for i in range(2):
-            await stores.silences.insert(
-                {
-                    "_id": f"sil_{i}",
-                    "scope": {},
-                    "starts_at": t,
-                    "ends_at": t + timedelta(hours=1),
-                    "quiet_hours": None,
-                    "created_at": t + timedelta(seconds=i),
-                    "ended_early_at": None,
-                }
-            )
+            await stores.silences.insert(silence(f"sil_{i}", t + timedelta(seconds=i)))
         ended = await stores.silences.end("sil_0", t + timedelta(minutes=1))
         assert ended is not None
-        assert ended["ends_at"] == t + timedelta(minutes=1)
+        assert (ended.silence.ends_at, ended.ended_early_at) == (t + timedelta(minutes=1),) * 2
         later = t + timedelta(minutes=2)
-        assert [d["_id"] for d in await stores.silences.list(in_force_at=later, limit=10)] == [
-            "sil_1"
-        ]
+        in_force = await stores.silences.list(in_force_at=later, limit=10)
+        assert [r.silence.id for r in in_force] == ["sil_1"]
+        every = await stores.silences.list(in_force_at=None, limit=10)
+        assert [r.silence.id for r in every] == ["sil_1", "sil_0"]
         assert await stores.silences.count(in_force_at=None) == 2
         assert await stores.silences.end("sil_none", t) is None
+
+    async def test_a_silence_is_kept_as_written(self, stores: Stores) -> None:
+        """Scope, quiet hours and reason come back as they went in."""
+        t = now()
+        record = silence(
+            "sil_q",
+            t,
+            scope=SilenceScope(ministries=["mic"], kpis=["kpi.a"]),
+            ends_at=None,
+            quiet_hours=QuietHours.model_validate({"start": "22:00", "end": "07:00"}),
+        )
+        await stores.silences.insert(record)
+        assert await stores.silences.get("sil_q") == record
+
+    async def test_ending_a_silence_not_yet_started_starts_it_first(self, stores: Stores) -> None:
+        """Ended before it began: it is kept as having started just before it ended."""
+        t = now()
+        await stores.silences.insert(
+            silence("sil_f", t, starts_at=t + timedelta(hours=1), ends_at=t + timedelta(hours=2))
+        )
+        ended = await stores.silences.end("sil_f", t)
+        assert ended is not None
+        started_just_before = t - timedelta(milliseconds=1)
+        assert (ended.silence.starts_at, ended.silence.ends_at) == (started_just_before, t)
+        again = await stores.silences.end("sil_f", t + timedelta(minutes=1))
+        assert again == ended
 
 
 class KpiStatesContract:

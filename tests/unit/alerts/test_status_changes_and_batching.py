@@ -69,8 +69,8 @@ async def test_a_silence_holds_back_until_it_ends() -> None:
         a.clock.advance(seconds=10)
         assert await a.deliver() == 0
         (muted,) = await a.graph.subscriptions.notifications(sub, state="muted", limit=None)
-        assert muted["muted_by"] == [silence["_id"]]
-        await a.graph.silences.end_silence(silence["_id"])
+        assert muted["muted_by"] == [silence.silence.id]
+        await a.graph.silences.end_silence(silence.silence.id)
         assert a.graph.mutes_ended.is_set()
         await a.graph.batcher.tick()  # releases it into a new window
         a.clock.advance(seconds=10)
