@@ -6,8 +6,9 @@ in no infrastructure library.
 
 Subscriptions travel as `Subscription` records, silences as `SilenceRecord`s and a new delivery
 as `NewDelivery`: their persistence fields (`_id`, the secrets' version, lease expiry and token,
-queue state) are the adapters' business. Notifications, KPI states, queued deliveries, attempts
-and operator events still travel as documents (`Document`, field names as stored).
+queue state) are the adapters' business; so do operator events (`OperatorEvent`). Notifications,
+KPI states, queued deliveries and attempts still travel as documents (`Document`, field names
+as stored).
 """
 
 from __future__ import annotations
@@ -81,6 +82,22 @@ class SilenceRecord:
     reason: str | None
     created_at: datetime
     ended_early_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorEvent:
+    """Something an operator must see (an endpoint disabled); one per `id`."""
+
+    # Deterministic (kind, subscription, failing period): recording it twice records it once.
+    id: str
+    at: datetime
+    kind: str
+    reason: str
+    subscription_id: str | None = None
+    url: str | None = None
+    # What the endpoint answered last, when the event is about one.
+    last_status_code: int | None = None
+    last_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,14 +320,19 @@ class KpiStates(Protocol):
 
 
 class OperatorEvents(Protocol):
-    async def record(self, document: Document) -> bool: ...
+    async def record(self, event: OperatorEvent) -> bool:
+        """False when an event with this id was recorded already."""
+        ...
+
     async def list(
         self,
         *,
         limit: int,
         subscription_id: str | None = None,
         after: tuple[datetime, str] | None = None,
-    ) -> builtins.list[Document]: ...
+    ) -> builtins.list[OperatorEvent]:
+        """Newest first (by time, then id); `after`: those after that (time, id)."""
+        ...
 
 
 class ReadCache(Protocol):

@@ -470,7 +470,7 @@ async def test_gone_disables_the_endpoint_and_resume_sends_what_was_held(
         assert doc.state == "disabled"
         assert "410" in (doc.state_reason or "")
         (event,) = await pipeline.commands.operator_events(limit=10, subscription_id=sub)
-        assert event["kind"] == "endpoint_disabled"
+        assert event.kind == "endpoint_disabled"
         assert pipeline.metric("shinchoku_alerts_endpoints_disabled_total", reason="gone") == 1
         (held,) = await pipeline.commands.deliveries(
             sub, state="held", since=None, until=None, limit=10
@@ -507,7 +507,7 @@ async def test_an_endpoint_failing_for_the_configured_period_is_disabled(
         assert doc.state == "disabled"
         assert len(receiver.attempts) == 3
         events = await h.commands.operator_events(limit=10, subscription_id=sub)
-        assert [e["kind"] for e in events] == ["endpoint_disabled"]
+        assert [e.kind for e in events] == ["endpoint_disabled"]
 
 
 async def test_a_paused_subscription_gets_nothing_and_resumes(pipeline: Harness) -> None:

@@ -34,6 +34,7 @@ from services.alerts.adapters.silence_documents import ending
 from services.alerts.ports import (
     Document,
     NewDelivery,
+    OperatorEvent,
     SigningSecret,
     SilenceRecord,
     Stores,
@@ -709,10 +710,13 @@ class MemoryKpiStates:
 
 class MemoryOperatorEvents:
     def __init__(self) -> None:
-        self._c: Table = {}
+        self._c: dict[str, OperatorEvent] = {}
 
-    async def record(self, document: Document) -> bool:
-        return bool(_insert_new(self._c, [document]))
+    async def record(self, event: OperatorEvent) -> bool:
+        if event.id in self._c:
+            return False
+        self._c[event.id] = event
+        return True
 
     async def list(
         self,
@@ -720,13 +724,19 @@ class MemoryOperatorEvents:
         limit: int,
         subscription_id: str | None = None,
         after: tuple[datetime, str] | None = None,
-    ) -> builtins.list[Document]:
-        docs = (
-            d
-            for d in self._c.values()
-            if subscription_id is None or d.get("subscription_id") == subscription_id
+    ) -> builtins.list[OperatorEvent]:
+        events = sorted(
+            (
+                e
+                for e in self._c.values()
+                if subscription_id is None or e.subscription_id == subscription_id
+            ),
+            key=lambda e: (e.at, e.id),
+            reverse=True,
         )
-        return _copies(_newest_first(docs, after)[:limit])
+        if after is not None:
+            events = [e for e in events if (e.at, e.id) < after]
+        return events[:limit]
 
 
 def memory_stores(*, cache_ttl_s: float = 1.0) -> Stores:

@@ -321,12 +321,12 @@ def _after(cursor: str | None) -> tuple[datetime, str] | None:
     return None if cursor is None else decode_cursor(cursor)
 
 
-def _next_after(docs: list[Document], limit: int) -> str | None:
-    """The cursor after the last item of a full page; None when the stream is exhausted."""
-    if len(docs) < limit:
+def _next_after(keys: list[tuple[datetime, str]], limit: int) -> str | None:
+    """The cursor after the last item (its time and id) of a full page; None when the stream
+    is exhausted."""
+    if len(keys) < limit:
         return None
-    last = docs[-1]
-    return encode_cursor(last["at"], last["_id"])
+    return encode_cursor(*keys[-1])
 
 
 def _offset_page(docs: list[Document], limit: int, offset: int) -> tuple[list[Document], int]:
@@ -471,7 +471,7 @@ async def delivery_attempts(
     )
     return {
         "items": [AttemptOut.model_validate(d).model_dump(mode="json") for d in docs],
-        "next_after": _next_after(docs, limit),
+        "next_after": _next_after([(d["at"], d["_id"]) for d in docs], limit),
     }
 
 
@@ -621,15 +621,15 @@ async def operator_events(
     subscription_id: str | None = None,
     after: After = None,
 ) -> dict[str, Any]:
-    docs = await subscriptions.operator_events(
+    events = await subscriptions.operator_events(
         limit=limit, subscription_id=subscription_id, after=_after(after)
     )
     return {
         "items": [
-            OperatorEventOut.model_validate({**d, "id": d["_id"]}).model_dump(mode="json")
-            for d in docs
+            OperatorEventOut.model_validate(e, from_attributes=True).model_dump(mode="json")
+            for e in events
         ],
-        "next_after": _next_after(docs, limit),
+        "next_after": _next_after([(e.at, e.id) for e in events], limit),
     }
 
 

@@ -20,7 +20,14 @@ from services.alerts.domain.endpoint_health import EndpointVerdict, after_attemp
 from services.alerts.domain.retry import next_attempt_at
 from services.alerts.domain.signing import webhook_headers
 from services.alerts.metrics import AlertsMetrics
-from services.alerts.ports import Document, SendResult, Stores, Subscription, WebhookSender
+from services.alerts.ports import (
+    Document,
+    OperatorEvent,
+    SendResult,
+    Stores,
+    Subscription,
+    WebhookSender,
+)
 from services.alerts.service.records import active_secrets
 from shared.clock import Clock
 from shared.logs import url_origin
@@ -316,16 +323,16 @@ class DeliveryWorker:
         since = verdict.failing_since or at
         # One event per failing period, even if several attempts (or instances) get here.
         recorded = await self.stores.operator_events.record(
-            {
-                "_id": f"endpoint_disabled:{subscription.id}:{since.isoformat()}",
-                "at": at,
-                "kind": "endpoint_disabled",
-                "subscription_id": subscription.id,
-                "url": subscription.url,
-                "reason": reason,
-                "last_status_code": result.status_code,
-                "last_error": result.error,
-            }
+            OperatorEvent(
+                id=f"endpoint_disabled:{subscription.id}:{since.isoformat()}",
+                at=at,
+                kind="endpoint_disabled",
+                subscription_id=subscription.id,
+                url=subscription.url,
+                reason=reason,
+                last_status_code=result.status_code,
+                last_error=result.error,
+            )
         )
         if not recorded:
             return

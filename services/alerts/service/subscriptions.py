@@ -18,6 +18,7 @@ from services.alerts.domain.signing import new_secret
 from services.alerts.domain.ssrf import Resolver, TargetRefused, check_target
 from services.alerts.ports import (
     Document,
+    OperatorEvent,
     SigningSecret,
     Stores,
     Subscription,
@@ -275,7 +276,7 @@ class SubscriptionAdmin:
         limit: int,
         subscription_id: str | None,
         after: tuple[datetime, str] | None = None,
-    ) -> list[Document]:
+    ) -> list[OperatorEvent]:
         return await self.stores.operator_events.list(
             limit=limit, subscription_id=subscription_id, after=after
         )

@@ -18,6 +18,7 @@ from services.alerts.domain.notifications import SubscriptionFilter
 from services.alerts.domain.silences import QuietHours, Silence, SilenceScope
 from services.alerts.ports import (
     NewDelivery,
+    OperatorEvent,
     SigningSecret,
     SilenceRecord,
     Stores,
@@ -561,17 +562,38 @@ class OperatorEventsContract:
         base = now()
         ats = [base, base, base + timedelta(seconds=1), base + timedelta(seconds=2), base]
         for i, at in enumerate(ats):
-            assert await store.record({"_id": f"op_{i}", "at": at, "kind": "k", "reason": "r"})
-        assert not await store.record({"_id": "op_0", "at": base, "kind": "k", "reason": "r"})
+            assert await store.record(OperatorEvent(id=f"op_{i}", at=at, kind="k", reason="r"))
+        assert not await store.record(OperatorEvent(id="op_0", at=base, kind="k", reason="r"))
         seen: list[str] = []
         after = None
         for _ in range(4):
             page = await store.list(limit=2, after=after)
-            seen += [doc["_id"] for doc in page]
+            seen += [event.id for event in page]
             if len(page) < 2:
                 break
-            after = decode_cursor(encode_cursor(page[-1]["at"], page[-1]["_id"]))
+            after = decode_cursor(encode_cursor(page[-1].at, page[-1].id))
             if len(seen) == 2:  # a newer event arriving mid-read is not on the older pages
-                newer = {"_id": "op_new", "at": base + timedelta(seconds=9), "kind": "k"}
+                newer = OperatorEvent(
+                    id="op_new", at=base + timedelta(seconds=9), kind="k", reason="r"
+                )
                 await store.record(newer)
         assert seen == ["op_3", "op_2", "op_4", "op_1", "op_0"]
+
+    async def test_events_are_kept_as_written_and_filtered_by_subscription(
+        self, stores: Stores
+    ) -> None:
+        """Every field comes back; a subscription's events only, when asked."""
+        t = now()
+        event = OperatorEvent(
+            id="endpoint_disabled:sub_a:x",
+            at=t,
+            kind="endpoint_disabled",
+            reason="gone",
+            subscription_id="sub_a",
+            url="https://example.test/hook",
+            last_status_code=410,
+            last_error="HTTP 410",
+        )
+        await stores.operator_events.record(event)
+        await stores.operator_events.record(OperatorEvent(id="other", at=t, kind="k", reason="r"))
+        assert await stores.operator_events.list(limit=10, subscription_id="sub_a") == [event]

@@ -74,7 +74,7 @@ async def test_410_gone_disables_the_endpoint_once() -> None:
         subscription = await a.graph.subscriptions.subscription(sub)
         assert subscription.state == "disabled"
         (event,) = await a.graph.subscriptions.operator_events(limit=10, subscription_id=sub)
-        assert (event["kind"], event["last_status_code"]) == ("endpoint_disabled", 410)
+        assert (event.kind, event.last_status_code) == ("endpoint_disabled", 410)
         assert await a.graph.stores.deliveries.count_by_state() == {"held": 1}
         await a.graph.subscriptions.resume(sub)
         assert a.graph.deliveries_due.is_set()
