@@ -63,6 +63,10 @@ class Subscription:
     updated_at: datetime | None = None
     disabled_at: datetime | None = None
 
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The secrets that sign now: the current one and, during an overlap, older ones."""
+        return [s.secret for s in self.secrets if s.signs_at(now)]
+
 
 @dataclass(frozen=True, slots=True)
 class SubscriptionEdit:

@@ -7,4 +7,6 @@ delivery        the worker that leases, signs, sends, logs and schedules retries
 gauges          queue and subscription gauges for Prometheus
 subscriptions   subscription administration: targets, secrets, delivery log, redelivery
 silences        silence administration
+documents       notifications and KPI states as their stores keep them
+policy          how notifications become deliveries; errors: what the use cases refuse
 """

@@ -30,13 +30,13 @@ from services.alerts.domain.reminders import following_reminder_at, reminder_kin
 from services.alerts.domain.silences import Silence, muted_until, muting
 from services.alerts.metrics import AlertsMetrics
 from services.alerts.ports import Document, NewDelivery, Stores, Subscription
-from services.alerts.service.policy import Policy, no_wakeup
-from services.alerts.service.records import (
+from services.alerts.service.documents import (
     change_from_document,
     new_notification,
     notified_change,
     target_of,
 )
+from services.alerts.service.policy import Policy, no_wakeup
 from shared.clock import Clock
 
 log = structlog.stdlib.get_logger("alerts")

@@ -28,7 +28,6 @@ from services.alerts.ports import (
     Subscription,
     WebhookSender,
 )
-from services.alerts.service.records import active_secrets
 from shared.clock import Clock
 from shared.logs import url_origin
 
@@ -214,7 +213,7 @@ class DeliveryWorker:
         attempt_no = int(entry["attempt"])
         body = delivery["body"].encode()
         headers = webhook_headers(
-            active_secrets(subscription, now), message_id, int(now.timestamp()), body
+            subscription.signing_secrets(now), message_id, int(now.timestamp()), body
         )
         result = await self.sender.send(
             subscription.url, body, headers, deadline_s=send_by - time.monotonic()

@@ -27,8 +27,8 @@ from services.alerts.domain.reminders import first_reminder_at
 from services.alerts.metrics import AlertsMetrics
 from services.alerts.ports import Document, Stores
 from services.alerts.service.batching import Batcher
+from services.alerts.service.documents import change_document, new_notification
 from services.alerts.service.policy import Policy
-from services.alerts.service.records import change_document, new_notification
 from shared.clock import Clock
 from shared.events.cloudevents import CloudEvent
 from shared.events.contracts import KpiStatusChanged, MeasureDivergenceChanged

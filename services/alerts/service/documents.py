@@ -1,4 +1,6 @@
-"""Status changes, notifications and silences as the stores keep them, and back."""
+"""Status changes and notifications as the notification and KPI-state stores keep them, and
+back. These two stores still speak documents (see ports.py): this module is where the use
+cases build and read them, so that the field names stay in one place."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from datetime import datetime
 from services.alerts.domain.notifications import NotificationKind
 from services.alerts.domain.payloads import Change, NotifiedChange, subject_of
 from services.alerts.domain.silences import Target
-from services.alerts.ports import Document, Subscription
+from services.alerts.ports import Document
 from shared.events.contracts import KpiStatusChanged, MeasureDivergenceChanged
 
 
@@ -84,8 +86,3 @@ def new_notification(
         "created_at": now,
         "updated_at": now,
     }
-
-
-def active_secrets(subscription: Subscription, now: datetime) -> list[str]:
-    """The secrets that sign now: the current one and, during an overlap, the previous ones."""
-    return [s.secret for s in subscription.secrets if s.signs_at(now)]
