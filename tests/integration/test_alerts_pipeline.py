@@ -26,7 +26,7 @@ from services.alerts.adapters.webhook_sender import (
     guarded_client,
     resolve,
 )
-from services.alerts.composition import build_alerts, mongo_stores
+from services.alerts.composition import AlertsGraph, build_alerts, mongo_stores
 from services.alerts.domain.notifications import SubscriptionFilter
 from services.alerts.domain.silences import JAPAN, QuietHours, SilenceScope
 from services.alerts.metrics import AlertsMetrics
@@ -74,7 +74,20 @@ class Harness:
     worker: DeliveryWorker
     commands: SubscriptionAdmin
     silences: SilenceAdmin
+    settings: AlertsSettings
+    resolver: Resolver
     sequence: dict[str, int] = field(default_factory=dict)
+
+    def another_instance(self) -> AlertsGraph:
+        """A second alerts instance on the same database, built the same way."""
+        return build_alerts(
+            self.settings,
+            clock=self.clock,
+            stores=self.stores,
+            sender=self.worker.sender,
+            resolver=self.resolver,
+            metrics=self.worker.metrics,
+        )
 
     async def subscribe(self, url: str, **flt: Any) -> tuple[str, str]:
         doc, secret = await self.commands.create_subscription(
@@ -186,6 +199,8 @@ async def alerts_harness(
         worker=graph.worker,
         commands=graph.subscriptions,
         silences=graph.silences,
+        settings=settings,
+        resolver=resolver,
     )
     try:
         yield harness
