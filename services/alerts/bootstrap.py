@@ -3,43 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from services.alerts.adapters.store import (
-    DeliveryQueue,
-    KpiStateStore,
-    NotificationStore,
-    OperatorEvents,
-    ReadCache,
-    SilenceStore,
-    SubscriptionStore,
-    ensure_indexes,
-)
-from services.alerts.adapters.webhook_sender import Resolver, WebhookSender, guarded_client, resolve
-from services.alerts.commands import AdminCommands
+from services.alerts.adapters.indexes import ensure_indexes
+from services.alerts.adapters.webhook_sender import WebhookSender, guarded_client, resolve
+from services.alerts.composition import build_alerts, mongo_stores
+from services.alerts.domain.ssrf import Resolver
 from services.alerts.entrypoints.api import document_webhooks, router
-from services.alerts.handlers import (
-    Batcher,
-    DeliveryWorker,
-    GaugeRefresher,
-    Policy,
-    StatusChangeHandler,
-    Stores,
-)
+from services.alerts.entrypoints.errors import add_error_handlers
 from services.alerts.metrics import AlertsMetrics
 from services.alerts.settings import AlertsSettings
-from shared.clock import utc_now
+from shared.clock import Clock, utc_now
 from shared.consumer import ConsumerHealth, run_consumer
-from shared.events.contracts import (
-    STATUS_EVENT_TYPES,
-    KpiStatusChangedEvent,
-    MeasureDivergenceChangedEvent,
-)
+from shared.events.contracts import STATUS_EVENT_TYPES
 from shared.http.app import create_service_app
 from shared.kafka import create_producer, kafka_reachable
 from shared.logs import configure_logging
@@ -56,7 +36,7 @@ documented under `webhooks` (`kpi-status`)."""
 def create_app(
     settings: AlertsSettings | None = None,
     *,
-    clock: Callable[[], datetime] = utc_now,
+    clock: Clock = utc_now,
     resolver: Resolver = resolve,
 ) -> FastAPI:
     settings = settings or AlertsSettings()
@@ -64,13 +44,6 @@ def create_app(
     registry = CollectorRegistry()
     metrics = AlertsMetrics.create(registry)
     consumer_metrics = ConsumerMetrics.create("alerts", registry)
-    policy = Policy(
-        api_url=settings.public_api_url,
-        grouping_window=timedelta(seconds=settings.grouping_window_s),
-        max_changes_per_delivery=settings.max_changes_per_delivery,
-        reminder_interval=timedelta(seconds=settings.reminder_interval_s),
-        claim_recovery=timedelta(seconds=settings.claim_recovery_s),
-    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -86,47 +59,20 @@ def create_app(
             db = mongo[settings.mongo.database]
             await ensure_indexes(db)
             await producer.start()
-            subscription_store, silence_store = SubscriptionStore(db), SilenceStore(db)
-            stores = Stores(
-                subscriptions=subscription_store,
-                notifications=NotificationStore(db),
-                deliveries=DeliveryQueue(db),
-                silences=silence_store,
-                kpi_states=KpiStateStore(db),
-                operator_events=OperatorEvents(db),
-                cache=ReadCache(subscription_store, silence_store),
-            )
-            consumer_started = asyncio.Event()
-            consumer_health = ConsumerHealth()
-            deliveries_due = asyncio.Event()
-            mutes_ended = asyncio.Event()
-            batcher = Batcher(
-                stores=stores,
-                policy=policy,
-                metrics=metrics,
+            graph = build_alerts(
+                settings,
                 clock=clock,
-                on_delivery=deliveries_due.set,
-            )
-            handler = StatusChangeHandler(
-                stores=stores, policy=policy, batcher=batcher, metrics=metrics, clock=clock
-            )
-            worker = DeliveryWorker(
-                stores=stores,
+                stores=mongo_stores(db),
                 sender=WebhookSender(
                     http,
                     deadline_s=settings.delivery_timeout_s,
                     max_response_bytes=settings.max_response_bytes,
                 ),
+                resolver=resolver,
                 metrics=metrics,
-                clock=clock,
-                schedule_s=settings.retry_schedule_s,
-                lease=timedelta(seconds=settings.effective_lease_s),
-                lease_margin=timedelta(seconds=settings.lease_margin_s),
-                disable_after=timedelta(seconds=settings.disable_after_failing_s),
-                jitter=settings.retry_jitter,
-                max_concurrent=settings.max_concurrent_deliveries,
-                max_per_subscription=settings.max_concurrent_per_subscription,
             )
+            consumer_started = asyncio.Event()
+            consumer_health = ConsumerHealth()
             tasks.start(
                 "consumer",
                 run_consumer(
@@ -134,10 +80,7 @@ def create_app(
                     topic=settings.topics.status,
                     group_id=settings.consumer_group,
                     event_types=STATUS_EVENT_TYPES,
-                    handlers={
-                        KpiStatusChangedEvent.TYPE: handler,
-                        MeasureDivergenceChangedEvent.TYPE: handler,
-                    },
+                    handlers=graph.handlers,
                     metrics=consumer_metrics,
                     dead_letter_producer=producer,
                     service="alerts",
@@ -146,30 +89,25 @@ def create_app(
                 ),
             )
             tasks.start(
-                "delivery_worker", worker.run(deliveries_due, poll_s=settings.worker_poll_s)
+                "delivery_worker",
+                graph.worker.run(graph.deliveries_due, poll_s=settings.worker_poll_s),
             )
             tasks.start(
                 "batcher",
-                run_periodically(batcher.tick, idle_s=settings.batcher_poll_s, wake=mutes_ended),
+                run_periodically(
+                    graph.batcher.tick, idle_s=settings.batcher_poll_s, wake=graph.mutes_ended
+                ),
             )
             tasks.start(
-                "reminders", run_periodically(batcher.remind, idle_s=settings.reminder_check_s)
+                "reminders",
+                run_periodically(graph.batcher.remind, idle_s=settings.reminder_check_s),
             )
             tasks.start(
                 "gauges",
-                run_periodically(
-                    GaugeRefresher(stores, metrics).refresh, idle_s=settings.metrics_refresh_s
-                ),
+                run_periodically(graph.gauges.refresh, idle_s=settings.metrics_refresh_s),
             )
-            app.state.commands = AdminCommands(
-                stores=stores,
-                clock=clock,
-                allowed_networks=settings.allowed_target_networks,
-                secret_overlap=timedelta(seconds=settings.secret_overlap_s),
-                resolver=resolver,
-                wake_worker=deliveries_due.set,
-                wake_batcher=mutes_ended.set,
-            )
+            app.state.subscription_admin = graph.subscriptions
+            app.state.silence_admin = graph.silences
             app.state.admin_token = (
                 settings.admin_token.get_secret_value() if settings.admin_token else None
             )
@@ -217,5 +155,6 @@ def create_app(
             {"name": "webhooks", "description": "What a subscriber receives."},
         ],
     )
+    add_error_handlers(app)
     document_webhooks(app)
     return app

@@ -19,28 +19,24 @@ from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 from standardwebhooks.webhooks import Webhook
 
-from services.alerts.adapters.store import (
-    DeliveryQueue,
-    Document,
-    KpiStateStore,
-    NotificationStore,
-    OperatorEvents,
-    ReadCache,
-    SilenceStore,
-    SubscriptionStore,
-    ensure_indexes,
-)
+from services.alerts.adapters.indexes import ensure_indexes
 from services.alerts.adapters.webhook_sender import (
     Resolver,
     WebhookSender,
     guarded_client,
     resolve,
 )
-from services.alerts.commands import AdminCommands
+from services.alerts.composition import AlertsGraph, build_alerts, mongo_stores
 from services.alerts.domain.notifications import SubscriptionFilter
 from services.alerts.domain.silences import JAPAN, QuietHours, SilenceScope
-from services.alerts.handlers import Batcher, DeliveryWorker, Policy, StatusChangeHandler, Stores
 from services.alerts.metrics import AlertsMetrics
+from services.alerts.ports import Document, Stores
+from services.alerts.service.batching import Batcher
+from services.alerts.service.delivery import DeliveryWorker
+from services.alerts.service.silences import SilenceAdmin
+from services.alerts.service.status_changes import StatusChangeHandler
+from services.alerts.service.subscriptions import SubscriptionAdmin
+from services.alerts.settings import AlertsSettings
 from shared.events.contracts import (
     KpiStatusChanged,
     KpiStatusChangedEvent,
@@ -76,14 +72,28 @@ class Harness:
     batcher: Batcher
     handler: StatusChangeHandler
     worker: DeliveryWorker
-    commands: AdminCommands
+    commands: SubscriptionAdmin
+    silences: SilenceAdmin
+    settings: AlertsSettings
+    resolver: Resolver
     sequence: dict[str, int] = field(default_factory=dict)
+
+    def another_instance(self) -> AlertsGraph:
+        """A second alerts instance on the same database, built the same way."""
+        return build_alerts(
+            self.settings,
+            clock=self.clock,
+            stores=self.stores,
+            sender=self.worker.sender,
+            resolver=self.resolver,
+            metrics=self.worker.metrics,
+        )
 
     async def subscribe(self, url: str, **flt: Any) -> tuple[str, str]:
         doc, secret = await self.commands.create_subscription(
             url=url, filter_=SubscriptionFilter(**flt), description="test"
         )
-        return doc["_id"], secret
+        return doc.id, secret
 
     async def change(
         self,
@@ -153,55 +163,44 @@ async def alerts_harness(
     name = f"{database}_alerts_{secrets.token_hex(3)}"
     db = mongo[name]
     await ensure_indexes(db)
-    subscription_store, silence_store = SubscriptionStore(db), SilenceStore(db)
-    stores = Stores(
-        subscriptions=subscription_store,
-        notifications=NotificationStore(db),
-        deliveries=DeliveryQueue(db),
-        silences=silence_store,
-        kpi_states=KpiStateStore(db),
-        operator_events=OperatorEvents(db),
-        cache=ReadCache(subscription_store, silence_store),
-    )
     clock = Clock()
     registry = CollectorRegistry()
-    metrics = AlertsMetrics.create(registry)
-    policy = Policy(
-        api_url="http://kpi.test",
-        grouping_window=timedelta(seconds=window_s),
-        reminder_interval=reminder_interval,
-        claim_recovery=timedelta(seconds=30),
+    settings = AlertsSettings(
+        public_api_url="http://kpi.test",
+        grouping_window_s=window_s,
+        retry_schedule_s=list(schedule_s),
+        retry_jitter=0,
+        reminder_interval_s=reminder_interval.total_seconds(),
+        claim_recovery_s=30,
+        disable_after_failing_s=disable_after.total_seconds(),
+        delivery_timeout_s=timeout_s,
+        lease_s=lease.total_seconds(),
+        lease_margin_s=lease_margin.total_seconds(),
+        max_response_bytes=max_response_bytes,
+        allowed_target_networks=ALLOWED,
+        secret_overlap_s=timedelta(hours=24).total_seconds(),
     )
-    batcher = Batcher(stores=stores, policy=policy, metrics=metrics, clock=clock)
     http = guarded_client(allowed=ALLOWED, timeout_s=timeout_s, resolver=resolver)
-    worker = DeliveryWorker(
-        stores=stores,
-        sender=WebhookSender(http, deadline_s=timeout_s, max_response_bytes=max_response_bytes),
-        metrics=metrics,
+    graph = build_alerts(
+        settings,
         clock=clock,
-        schedule_s=schedule_s,
-        lease=lease,
-        lease_margin=lease_margin,
-        disable_after=disable_after,
-        jitter=0,
+        stores=mongo_stores(db),
+        sender=WebhookSender(http, deadline_s=timeout_s, max_response_bytes=max_response_bytes),
+        resolver=resolver,
+        metrics=AlertsMetrics.create(registry),
     )
     harness = Harness(
         db=db,
-        stores=stores,
+        stores=graph.stores,
         clock=clock,
         registry=registry,
-        batcher=batcher,
-        handler=StatusChangeHandler(
-            stores=stores, policy=policy, batcher=batcher, metrics=metrics, clock=clock
-        ),
-        worker=worker,
-        commands=AdminCommands(
-            stores=stores,
-            clock=clock,
-            allowed_networks=ALLOWED,
-            secret_overlap=timedelta(hours=24),
-            resolver=resolver,
-        ),
+        batcher=graph.batcher,
+        handler=graph.status_changes,
+        worker=graph.worker,
+        commands=graph.subscriptions,
+        silences=graph.silences,
+        settings=settings,
+        resolver=resolver,
     )
     try:
         yield harness
@@ -315,7 +314,7 @@ async def test_a_silence_holds_a_notification_and_releases_it_when_it_ends(
     async with webhook_receiver() as receiver:
         sub, _ = await pipeline.subscribe(receiver.url)
         now = pipeline.clock()
-        await pipeline.commands.create_silence(
+        await pipeline.silences.create_silence(
             scope=SilenceScope(kpis=["kpi.d"]),
             starts_at=None,
             ends_at=now + timedelta(hours=2),
@@ -349,7 +348,7 @@ async def test_ending_a_silence_early_drops_what_is_no_longer_relevant(pipeline:
     was ended; a muted slip whose KPI is still off track is sent."""
     async with webhook_receiver() as receiver:
         sub, _ = await pipeline.subscribe(receiver.url)
-        silence = await pipeline.commands.create_silence(
+        silence = await pipeline.silences.create_silence(
             scope=SilenceScope(ministries=["mic"]),
             starts_at=None,
             ends_at=pipeline.clock() + timedelta(days=1),
@@ -361,7 +360,7 @@ async def test_ending_a_silence_early_drops_what_is_no_longer_relevant(pipeline:
         await pipeline.change("kpi.e1", S.OFF_TRACK, S.ON_TRACK)
         await pipeline.deliver()
         assert receiver.received == []
-        await pipeline.commands.end_silence(silence["_id"])
+        await pipeline.silences.end_silence(silence.silence.id)
         await pipeline.deliver()
         assert [payload(w)["data"]["kpi_id"] for w in receiver.received] == ["kpi.e2"]
         (dropped,) = await pipeline.commands.notifications(sub, state="dropped", limit=10)
@@ -375,7 +374,7 @@ async def test_quiet_hours_in_japan_time_hold_notifications(pipeline: Harness) -
         local = pipeline.clock().astimezone(JAPAN)
         start = (local - timedelta(hours=1)).time().replace(second=0, microsecond=0)
         end = (local + timedelta(hours=1)).time().replace(second=0, microsecond=0)
-        await pipeline.commands.create_silence(
+        await pipeline.silences.create_silence(
             scope=SilenceScope(subscription_id=sub),
             starts_at=None,
             ends_at=None,
@@ -483,10 +482,10 @@ async def test_gone_disables_the_endpoint_and_resume_sends_what_was_held(
         await pipeline.change("kpi.j", S.ON_TRACK, S.OFF_TRACK)
         await pipeline.worker.drain()
         doc = await pipeline.commands.subscription(sub)
-        assert doc["state"] == "disabled"
-        assert "410" in doc["state_reason"]
+        assert doc.state == "disabled"
+        assert "410" in (doc.state_reason or "")
         (event,) = await pipeline.commands.operator_events(limit=10, subscription_id=sub)
-        assert event["kind"] == "endpoint_disabled"
+        assert event.kind == "endpoint_disabled"
         assert pipeline.metric("shinchoku_alerts_endpoints_disabled_total", reason="gone") == 1
         (held,) = await pipeline.commands.deliveries(
             sub, state="held", since=None, until=None, limit=10
@@ -516,14 +515,14 @@ async def test_an_endpoint_failing_for_the_configured_period_is_disabled(
         await h.worker.drain()
         h.clock.advance(hours=1, seconds=1)
         await h.worker.drain()
-        assert (await h.commands.subscription(sub))["state"] == "active"
+        assert (await h.commands.subscription(sub)).state == "active"
         h.clock.advance(hours=1, seconds=1)
         await h.worker.drain()
         doc = await h.commands.subscription(sub)
-        assert doc["state"] == "disabled"
+        assert doc.state == "disabled"
         assert len(receiver.attempts) == 3
         events = await h.commands.operator_events(limit=10, subscription_id=sub)
-        assert [e["kind"] for e in events] == ["endpoint_disabled"]
+        assert [e.kind for e in events] == ["endpoint_disabled"]
 
 
 async def test_a_paused_subscription_gets_nothing_and_resumes(pipeline: Harness) -> None:
@@ -623,7 +622,7 @@ async def test_rotated_secret_and_previous_one_both_verify_during_the_overlap(
     async with webhook_receiver() as receiver:
         sub, old = await pipeline.subscribe(receiver.url)
         doc, new = await pipeline.commands.rotate_secret(sub, timedelta(minutes=2))
-        assert len(doc["secrets"]) == 2
+        assert len(doc.secrets) == 2
         await pipeline.change("kpi.p1", S.ON_TRACK, S.OFF_TRACK)
         await pipeline.worker.drain()
         webhook = receiver.received[0]

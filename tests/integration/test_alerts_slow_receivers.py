@@ -11,7 +11,6 @@ from datetime import timedelta
 
 import pytest
 
-from services.alerts.handlers import DeliveryWorker
 from shared.events.contracts import Status
 from shared.mongo import MongoClient
 from shared.settings import MongoSettings
@@ -91,17 +90,7 @@ async def test_attempts_of_one_delivery_never_overlap(
         ) as h,
         raw_receiver("drip", drip_s=0.1) as receiver,
     ):
-        other = DeliveryWorker(
-            stores=h.stores,
-            sender=h.worker.sender,
-            metrics=h.worker.metrics,
-            clock=h.clock,
-            schedule_s=(0, 0, 0, 0),
-            lease=timedelta(seconds=3),
-            lease_margin=timedelta(seconds=2),
-            disable_after=timedelta(days=1),
-            jitter=0,
-        )
+        other = h.another_instance().worker
         sub, _ = await h.subscribe(receiver.url)
         await h.change("kpi.overlap", S.ON_TRACK, S.OFF_TRACK)
         await h.batcher.tick()

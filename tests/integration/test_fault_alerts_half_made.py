@@ -10,7 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from services.alerts.adapters.store import DELIVERIES, QUEUE
+from services.alerts.adapters.delivery_documents import delivery_document
+from services.alerts.adapters.mongo import DELIVERIES, QUEUE
 from shared.events.contracts import Status
 from shared.mongo import MongoClient
 from shared.settings import MongoSettings
@@ -64,8 +65,8 @@ async def test_a_grouped_message_archived_but_unqueued_is_sent_after_claim_recov
         (waiting,) = await pipeline.stores.notifications.waiting()
         now = pipeline.clock()
         claimed = await pipeline.stores.notifications.claim([waiting], "msg_half", now)
-        document = pipeline.batcher.delivery_document(
-            "msg_half", waiting["subscription_id"], claimed, now
+        document = delivery_document(
+            pipeline.batcher.delivery_record("msg_half", waiting["subscription_id"], claimed, now)
         )
         # The crash: archived, never queued, the notification still claimed.
         await pipeline.db[DELIVERIES].insert_one(document)

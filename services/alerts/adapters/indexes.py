@@ -1,3 +1,3 @@
-from services.alerts.adapters.store import ensure_indexes
+from services.alerts.adapters.mongo import ensure_indexes
 
 __all__ = ["ensure_indexes"]

@@ -18,8 +18,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -27,33 +26,25 @@ from typing import Any
 import httpcore
 import httpx
 
-from services.alerts.domain.ssrf import refusal_reason
+from services.alerts.domain.ssrf import Resolver, TargetRefused, check_target
+from services.alerts.ports import SendResult
 
-Resolver = Callable[[str, int], Awaitable[list[str]]]
-
-
-class TargetRefused(Exception):  # noqa: N818 - reads as a condition
-    """The target resolves to an address the SSRF guard refuses."""
+__all__ = [
+    "GuardedNetworkBackend",
+    "Resolver",
+    "SendResult",
+    "TargetRefused",
+    "WebhookSender",
+    "check_target",
+    "guarded_client",
+    "resolve",
+]
 
 
 async def resolve(host: str, port: int = 443) -> list[str]:
     """Every address `host` resolves to (IPv4 and IPv6), in the resolver's order."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-async def check_target(
-    host: str, port: int, allowed: Sequence[str], resolver: Resolver = resolve
-) -> list[str]:
-    """The addresses to connect to, or TargetRefused (also when the host does not resolve)."""
-    try:
-        addresses = await resolver(host, port)
-    except OSError as error:
-        raise TargetRefused(f"the host {host!r} does not resolve: {error}") from error
-    reason = refusal_reason(addresses, allowed=allowed)
-    if reason is not None:
-        raise TargetRefused(reason)
-    return addresses
 
 
 class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
@@ -129,24 +120,6 @@ def guarded_client(
 
 DEFAULT_DEADLINE_S = 15.0
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    status_code: int | None
-    latency_s: float
-    error: str | None
-    retry_after_s: float | None
-    # success, http_error, timeout (the total deadline passed), network_error (the connection
-    # failed or broke) or refused (the SSRF guard)
-    result: str
-    # Raw response body bytes read (at most the cap) and whether the rest was left unread.
-    response_bytes: int = 0
-    response_truncated: bool = False
-
-    @property
-    def succeeded(self) -> bool:
-        return self.result == "success"
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -8,7 +8,16 @@ check, DNS rebinding, cannot redirect a delivery inward).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+# How a host name becomes addresses (the real resolver is in adapters/webhook_sender.py; tests
+# pass their own).
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+class TargetRefused(Exception):  # noqa: N818 - reads as a condition
+    """The target resolves to an address the SSRF guard refuses."""
+
 
 # Cloud metadata endpoints (AWS/GCP/Azure, AWS IPv6, Alibaba); named so the reason is clear.
 METADATA_ADDRESSES = frozenset(
@@ -81,3 +90,17 @@ def refusal_reason(addresses: Iterable[str], *, allowed: Iterable[str] = ()) -> 
     if not seen:
         return "the host resolves to no address"
     return None
+
+
+async def check_target(
+    host: str, port: int, allowed: Sequence[str], resolver: Resolver
+) -> list[str]:
+    """The addresses to connect to, or TargetRefused (also when the host does not resolve)."""
+    try:
+        addresses = await resolver(host, port)
+    except OSError as error:
+        raise TargetRefused(f"the host {host!r} does not resolve: {error}") from error
+    reason = refusal_reason(addresses, allowed=allowed)
+    if reason is not None:
+        raise TargetRefused(reason)
+    return addresses

@@ -3,6 +3,7 @@ admin bearer token (SHINCHOKU_ADMIN_TOKEN); nothing here is readable without it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Annotated, Any, Literal
@@ -10,10 +11,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, FastAPI, Query, Response
 from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from services.alerts.adapters.store import Document
 from services.alerts.domain.notifications import NotificationKind, SubscriptionFilter
 from services.alerts.domain.silences import QuietHours, SilenceScope
-from services.alerts.entrypoints.deps import Commands
+from services.alerts.entrypoints.deps import Silences, Subscriptions
+from services.alerts.ports import Document, SilenceRecord, Subscription, SubscriptionEdit
 from shared.events.contracts import Status
 from shared.http.auth import AdminRoute, require_admin
 from shared.http.pagination import MAX_OFFSET, decode_cursor, encode_cursor
@@ -132,23 +133,13 @@ class SecretRotated(SubscriptionOut):
     secret: str = Field(description="The new signing secret. Shown only in this answer.")
 
 
-def subscription_out(doc: Document) -> dict[str, Any]:
-    return SubscriptionOut(
-        id=doc["_id"],
-        url=doc["url"],
-        filter=SubscriptionFilter.model_validate(doc["filter"]),
-        description=doc.get("description"),
-        state=doc["state"],
-        state_reason=doc.get("state_reason"),
-        failing_since=doc.get("failing_since"),
-        disabled_at=doc.get("disabled_at") if doc["state"] == "disabled" else None,
-        created_at=doc["created_at"],
-        updated_at=doc.get("updated_at"),
-        secrets=[
-            SecretInfo(created_at=s["created_at"], expires_at=s.get("expires_at"))
-            for s in doc["secrets"]
-        ],
-    ).model_dump(mode="json")
+def subscription_out(subscription: Subscription) -> dict[str, Any]:
+    """The record as answered: secrets as metadata only (SecretInfo has no value field), the
+    disabling time only while disabled."""
+    if subscription.state != "disabled":
+        subscription = replace(subscription, disabled_at=None)
+    out = SubscriptionOut.model_validate(subscription, from_attributes=True)
+    return out.model_dump(mode="json")
 
 
 # Delivery log ----------------------------------------------------------------------------------
@@ -282,17 +273,17 @@ class SilenceList(OffsetPage):
     items: list[SilenceOut]
 
 
-def silence_out(doc: Document) -> dict[str, Any]:
-    quiet = doc.get("quiet_hours")
+def silence_out(record: SilenceRecord) -> dict[str, Any]:
+    silence = record.silence
     return SilenceOut(
-        id=doc["_id"],
-        scope=SilenceScope.model_validate(doc.get("scope") or {}),
-        starts_at=doc.get("starts_at"),
-        ends_at=doc.get("ends_at"),
-        quiet_hours=None if quiet is None else QuietHours.model_validate(quiet),
-        reason=doc.get("reason"),
-        created_at=doc["created_at"],
-        ended_early_at=doc.get("ended_early_at"),
+        id=silence.id,
+        scope=silence.scope,
+        starts_at=silence.starts_at,
+        ends_at=silence.ends_at,
+        quiet_hours=silence.quiet_hours,
+        reason=record.reason,
+        created_at=record.created_at,
+        ended_early_at=record.ended_early_at,
     ).model_dump(mode="json")
 
 
@@ -330,12 +321,12 @@ def _after(cursor: str | None) -> tuple[datetime, str] | None:
     return None if cursor is None else decode_cursor(cursor)
 
 
-def _next_after(docs: list[Document], limit: int) -> str | None:
-    """The cursor after the last item of a full page; None when the stream is exhausted."""
-    if len(docs) < limit:
+def _next_after(keys: list[tuple[datetime, str]], limit: int) -> str | None:
+    """The cursor after the last item (its time and id) of a full page; None when the stream
+    is exhausted."""
+    if len(keys) < limit:
         return None
-    last = docs[-1]
-    return encode_cursor(last["at"], last["_id"])
+    return encode_cursor(*keys[-1])
 
 
 def _offset_page(docs: list[Document], limit: int, offset: int) -> tuple[list[Document], int]:
@@ -351,8 +342,8 @@ def _offset_page(docs: list[Document], limit: int, offset: int) -> tuple[list[Do
     tags=SUBSCRIPTIONS,
     summary="Create a webhook subscription; the answer shows its signing secret once",
 )
-async def create_subscription(body: SubscriptionIn, commands: Commands) -> dict[str, Any]:
-    doc, secret = await commands.create_subscription(
+async def create_subscription(body: SubscriptionIn, subscriptions: Subscriptions) -> dict[str, Any]:
+    doc, secret = await subscriptions.create_subscription(
         url=str(body.url), filter_=body.filter, description=body.description
     )
     return {**subscription_out(doc), "secret": secret}
@@ -366,13 +357,13 @@ async def create_subscription(body: SubscriptionIn, commands: Commands) -> dict[
     summary="List subscriptions",
 )
 async def list_subscriptions(
-    commands: Commands,
+    subscriptions: Subscriptions,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
     state: SubscriptionState | None = None,
 ) -> dict[str, Any]:
-    docs = await commands.list_subscriptions(limit=limit, offset=offset, state=state)
-    total = await commands.count_subscriptions(state=state)
+    docs = await subscriptions.list_subscriptions(limit=limit, offset=offset, state=state)
+    total = await subscriptions.count_subscriptions(state=state)
     items = [subscription_out(doc) for doc in docs]
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
@@ -384,8 +375,8 @@ async def list_subscriptions(
     tags=SUBSCRIPTIONS,
     summary="Get one subscription",
 )
-async def get_subscription(subscription_id: str, commands: Commands) -> dict[str, Any]:
-    return subscription_out(await commands.subscription(subscription_id))
+async def get_subscription(subscription_id: str, subscriptions: Subscriptions) -> dict[str, Any]:
+    return subscription_out(await subscriptions.subscription(subscription_id))
 
 
 @router.patch(
@@ -396,13 +387,19 @@ async def get_subscription(subscription_id: str, commands: Commands) -> dict[str
     summary="Change a subscription's URL, filter or description",
 )
 async def update_subscription(
-    subscription_id: str, body: SubscriptionPatch, commands: Commands
+    subscription_id: str, body: SubscriptionPatch, subscriptions: Subscriptions
 ) -> dict[str, Any]:
     changes = body.model_dump(mode="json", include=body.model_fields_set)
     for required in ("url", "filter"):
         if required in changes and changes[required] is None:
             raise ValidationProblem(f"{required} cannot be removed")
-    return subscription_out(await commands.update_subscription(subscription_id, changes))
+    edit = SubscriptionEdit(
+        changed=frozenset(changes),
+        url=None if body.url is None else str(body.url),
+        filter=body.filter,
+        description=body.description,
+    )
+    return subscription_out(await subscriptions.update_subscription(subscription_id, edit))
 
 
 @router.post(
@@ -412,8 +409,8 @@ async def update_subscription(
     tags=SUBSCRIPTIONS,
     summary="Pause: no new notifications; queued messages wait for the resume",
 )
-async def pause_subscription(subscription_id: str, commands: Commands) -> dict[str, Any]:
-    return subscription_out(await commands.pause(subscription_id))
+async def pause_subscription(subscription_id: str, subscriptions: Subscriptions) -> dict[str, Any]:
+    return subscription_out(await subscriptions.pause(subscription_id))
 
 
 @router.post(
@@ -423,8 +420,8 @@ async def pause_subscription(subscription_id: str, commands: Commands) -> dict[s
     tags=SUBSCRIPTIONS,
     summary="Resume a paused or disabled subscription; held messages go out now",
 )
-async def resume_subscription(subscription_id: str, commands: Commands) -> dict[str, Any]:
-    return subscription_out(await commands.resume(subscription_id))
+async def resume_subscription(subscription_id: str, subscriptions: Subscriptions) -> dict[str, Any]:
+    return subscription_out(await subscriptions.resume(subscription_id))
 
 
 @router.delete(
@@ -434,8 +431,8 @@ async def resume_subscription(subscription_id: str, commands: Commands) -> dict[
     tags=SUBSCRIPTIONS,
     summary="Delete a subscription (its queued messages are cancelled)",
 )
-async def delete_subscription(subscription_id: str, commands: Commands) -> Response:
-    await commands.delete_subscription(subscription_id)
+async def delete_subscription(subscription_id: str, subscriptions: Subscriptions) -> Response:
+    await subscriptions.delete_subscription(subscription_id)
     return Response(status_code=204)
 
 
@@ -447,10 +444,10 @@ async def delete_subscription(subscription_id: str, commands: Commands) -> Respo
     summary="Rotate the signing secret; old and new both sign during the overlap",
 )
 async def rotate_secret(
-    subscription_id: str, commands: Commands, body: RotateIn | None = None
+    subscription_id: str, subscriptions: Subscriptions, body: RotateIn | None = None
 ) -> dict[str, Any]:
     overlap = None if body is None or body.overlap_s is None else timedelta(seconds=body.overlap_s)
-    doc, secret = await commands.rotate_secret(subscription_id, overlap)
+    doc, secret = await subscriptions.rotate_secret(subscription_id, overlap)
     return {**subscription_out(doc), "secret": secret}
 
 
@@ -463,18 +460,18 @@ async def rotate_secret(
 )
 async def delivery_attempts(
     subscription_id: str,
-    commands: Commands,
+    subscriptions: Subscriptions,
     limit: Limit = 100,
     since: AwareDatetime | None = None,
     message_id: str | None = None,
     after: After = None,
 ) -> dict[str, Any]:
-    docs = await commands.attempts(
+    docs = await subscriptions.attempts(
         subscription_id, limit=limit, since=since, message_id=message_id, after=_after(after)
     )
     return {
         "items": [AttemptOut.model_validate(d).model_dump(mode="json") for d in docs],
-        "next_after": _next_after(docs, limit),
+        "next_after": _next_after([(d["at"], d["_id"]) for d in docs], limit),
     }
 
 
@@ -487,14 +484,14 @@ async def delivery_attempts(
 )
 async def deliveries(
     subscription_id: str,
-    commands: Commands,
+    subscriptions: Subscriptions,
     state: DeliveryState | None = None,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    every = await commands.deliveries(
+    every = await subscriptions.deliveries(
         subscription_id, state=state, since=since, until=until, limit=None
     )
     docs, total = _offset_page(every, limit, offset)
@@ -510,8 +507,10 @@ async def deliveries(
     tags=DELIVERY,
     summary="Send one message again now (same webhook-id)",
 )
-async def redeliver(subscription_id: str, message_id: str, commands: Commands) -> dict[str, Any]:
-    return delivery_out(await commands.redeliver(subscription_id, message_id))
+async def redeliver(
+    subscription_id: str, message_id: str, subscriptions: Subscriptions
+) -> dict[str, Any]:
+    return delivery_out(await subscriptions.redeliver(subscription_id, message_id))
 
 
 @router.post(
@@ -523,9 +522,11 @@ async def redeliver(subscription_id: str, message_id: str, commands: Commands) -
     summary="Send again every failed message created in [since, until)",
 )
 async def redeliver_failed(
-    subscription_id: str, body: RedeliverRange, commands: Commands
+    subscription_id: str, body: RedeliverRange, subscriptions: Subscriptions
 ) -> dict[str, Any]:
-    count = await commands.redeliver_failed(subscription_id, since=body.since, until=body.until)
+    count = await subscriptions.redeliver_failed(
+        subscription_id, since=body.since, until=body.until
+    )
     return {"queued": count}
 
 
@@ -538,12 +539,12 @@ async def redeliver_failed(
 )
 async def notifications(
     subscription_id: str,
-    commands: Commands,
+    subscriptions: Subscriptions,
     state: NotificationState | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    every = await commands.notifications(subscription_id, state=state, limit=None)
+    every = await subscriptions.notifications(subscription_id, state=state, limit=None)
     docs, total = _offset_page(every, limit, offset)
     items = [notification_out(doc) for doc in docs]
     return {"items": items, "total": total, "limit": limit, "offset": offset}
@@ -557,8 +558,8 @@ async def notifications(
     tags=SILENCES,
     summary="Mute notifications by subscription, ministry, measure or KPI, for a time or nightly",
 )
-async def create_silence(body: SilenceIn, commands: Commands) -> dict[str, Any]:
-    doc = await commands.create_silence(
+async def create_silence(body: SilenceIn, silences: Silences) -> dict[str, Any]:
+    doc = await silences.create_silence(
         scope=body.scope,
         starts_at=body.starts_at,
         ends_at=body.ends_at,
@@ -576,9 +577,9 @@ async def create_silence(body: SilenceIn, commands: Commands) -> dict[str, Any]:
     summary="Silences in force (or all, with include_ended)",
 )
 async def list_silences(
-    commands: Commands, include_ended: bool = False, limit: Limit = 100, offset: Offset = 0
+    silences: Silences, include_ended: bool = False, limit: Limit = 100, offset: Offset = 0
 ) -> dict[str, Any]:
-    docs, total = await commands.list_silences(
+    docs, total = await silences.list_silences(
         include_ended=include_ended, limit=limit, offset=offset
     )
     items = [silence_out(doc) for doc in docs]
@@ -592,8 +593,8 @@ async def list_silences(
     tags=SILENCES,
     summary="Get one silence",
 )
-async def get_silence(silence_id: str, commands: Commands) -> dict[str, Any]:
-    return silence_out(await commands.silence(silence_id))
+async def get_silence(silence_id: str, silences: Silences) -> dict[str, Any]:
+    return silence_out(await silences.silence(silence_id))
 
 
 @router.delete(
@@ -603,8 +604,8 @@ async def get_silence(silence_id: str, commands: Commands) -> dict[str, Any]:
     tags=SILENCES,
     summary="End a silence now; what it held back goes out if still relevant",
 )
-async def end_silence(silence_id: str, commands: Commands) -> dict[str, Any]:
-    return silence_out(await commands.end_silence(silence_id))
+async def end_silence(silence_id: str, silences: Silences) -> dict[str, Any]:
+    return silence_out(await silences.end_silence(silence_id))
 
 
 @router.get(
@@ -615,20 +616,20 @@ async def end_silence(silence_id: str, commands: Commands) -> dict[str, Any]:
     summary="Events an operator must see (endpoints disabled), newest first",
 )
 async def operator_events(
-    commands: Commands,
+    subscriptions: Subscriptions,
     limit: Limit = 100,
     subscription_id: str | None = None,
     after: After = None,
 ) -> dict[str, Any]:
-    docs = await commands.operator_events(
+    events = await subscriptions.operator_events(
         limit=limit, subscription_id=subscription_id, after=_after(after)
     )
     return {
         "items": [
-            OperatorEventOut.model_validate({**d, "id": d["_id"]}).model_dump(mode="json")
-            for d in docs
+            OperatorEventOut.model_validate(e, from_attributes=True).model_dump(mode="json")
+            for e in events
         ],
-        "next_after": _next_after(docs, limit),
+        "next_after": _next_after([(e.at, e.id) for e in events], limit),
     }
 
 

@@ -6,12 +6,19 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.alerts.commands import AdminCommands
+from services.alerts.service.silences import SilenceAdmin
+from services.alerts.service.subscriptions import SubscriptionAdmin
 
 
-def admin_commands(request: Request) -> AdminCommands:
-    commands: AdminCommands = request.app.state.commands
-    return commands
+def subscription_admin(request: Request) -> SubscriptionAdmin:
+    admin: SubscriptionAdmin = request.app.state.subscription_admin
+    return admin
 
 
-Commands = Annotated[AdminCommands, Depends(admin_commands)]
+def silence_admin(request: Request) -> SilenceAdmin:
+    admin: SilenceAdmin = request.app.state.silence_admin
+    return admin
+
+
+Subscriptions = Annotated[SubscriptionAdmin, Depends(subscription_admin)]
+Silences = Annotated[SilenceAdmin, Depends(silence_admin)]

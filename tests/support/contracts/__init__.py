@@ -1,1 +1,1 @@
-"""Contract tests of ports: base classes, subclassed per implementation and tier."""
+"""Contract tests: one base class per port, run against every implementation of it."""

@@ -32,7 +32,7 @@ def jst(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime
 
 
 def bounded(start: datetime, end: datetime, **scope: object) -> Silence:
-    return Silence(id="x", scope=SilenceScope(**scope), starts_at=start, ends_at=end)  # type: ignore[arg-type]
+    return Silence(id="x", scope=SilenceScope.model_validate(scope), starts_at=start, ends_at=end)
 
 
 @pytest.mark.parametrize(

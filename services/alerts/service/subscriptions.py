@@ -1,27 +1,38 @@
-"""Admin use cases behind the alerts API: subscriptions, secrets, silences, redelivery, logs.
+"""Subscription administration: targets (the SSRF guard), signing secrets, pause and resume,
+the delivery log, redelivery, and the operator events of disabled endpoints.
 
-Route handlers parse the request, call one method here, and map the returned documents; every
-error is a `Problem` (RFC 9457) raised here.
+Route handlers parse the request, call one method here, and map the returned documents; a
+refusal is a service error (errors.py), which the entrypoints map to its problem.
 """
 
 from __future__ import annotations
 
 import secrets as secrets_module
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
-
-from services.alerts.adapters.store import Document
-from services.alerts.adapters.webhook_sender import Resolver, TargetRefused, check_target, resolve
 from services.alerts.domain.notifications import SubscriptionFilter
 from services.alerts.domain.signing import new_secret
-from services.alerts.domain.silences import QuietHours, Silence, SilenceScope
-from services.alerts.handlers import Clock, Stores
-from shared.http.problems import Conflict, FieldError, NotFound, ValidationProblem
+from services.alerts.domain.ssrf import Resolver, TargetRefused, check_target
+from services.alerts.ports import (
+    Document,
+    OperatorEvent,
+    SigningSecret,
+    Stores,
+    Subscription,
+    SubscriptionEdit,
+)
+from services.alerts.service.errors import (
+    Conflict,
+    FieldIssue,
+    InvalidInput,
+    InvalidTarget,
+    NotFound,
+)
+from services.alerts.service.policy import no_wakeup
+from shared.clock import Clock
 from shared.logs import get_logger, url_origin
 
 log = get_logger(__name__)
@@ -31,19 +42,14 @@ MAX_SECRET_OVERLAP = timedelta(days=7)
 FORGET_EXPIRED_AFTER = timedelta(days=30)
 
 
-def _nothing() -> None:
-    return None
-
-
 @dataclass
-class AdminCommands:
+class SubscriptionAdmin:
     stores: Stores
     clock: Clock
     allowed_networks: list[str]
     secret_overlap: timedelta
-    resolver: Resolver = resolve
-    wake_worker: Callable[[], None] = field(default=_nothing)
-    wake_batcher: Callable[[], None] = field(default=_nothing)
+    resolver: Resolver
+    wake_worker: Callable[[], None] = field(default=no_wakeup)
 
     # Subscriptions -------------------------------------------------------------------------
 
@@ -55,79 +61,68 @@ class AdminCommands:
         try:
             await check_target(host, port, self.allowed_networks, self.resolver)
         except TargetRefused as refused:
-            raise ValidationProblem(
-                f"the target URL is refused: {refused}",
-                errors=[FieldError(field="url", reason=str(refused))],
-                extensions={"code": "ssrf_refused"},
-            ) from refused
+            raise InvalidTarget(str(refused)) from refused
 
-    async def subscription(self, subscription_id: str) -> Document:
-        doc = await self.stores.subscriptions.get(subscription_id)
-        if doc is None:
+    async def subscription(self, subscription_id: str) -> Subscription:
+        found = await self.stores.subscriptions.get(subscription_id)
+        if found is None:
             raise NotFound(f"no subscription {subscription_id!r}")
-        return doc
+        return found
 
     async def create_subscription(
         self, *, url: str, filter_: SubscriptionFilter, description: str | None
-    ) -> tuple[Document, str]:
+    ) -> tuple[Subscription, str]:
         await self.check_url(url)
         secret = new_secret()
         now = self.clock()
-        doc = {
-            "_id": "sub_" + secrets_module.token_hex(12),
-            "url": url,
-            "filter": filter_.model_dump(mode="json"),
-            "description": description,
-            "state": "active",
-            "state_reason": None,
-            "secrets": [{"secret": secret, "created_at": now, "expires_at": None}],
-            "secrets_version": 0,
-            "failing_since": None,
-            "created_at": now,
-            "updated_at": now,
-        }
-        await self.stores.subscriptions.insert(doc)
+        created = Subscription(
+            id="sub_" + secrets_module.token_hex(12),
+            url=url,
+            filter=filter_,
+            description=description,
+            state="active",
+            state_reason=None,
+            secrets=(SigningSecret(secret, now),),
+            secrets_version=0,
+            failing_since=None,
+            created_at=now,
+            updated_at=now,
+        )
+        await self.stores.subscriptions.insert(created)
         self.stores.cache.invalidate()
         # Audit trail; the signing secret is never logged.
-        log.info("subscription_created", subscription_id=doc["_id"], target=url_origin(url))
-        return doc, secret
+        log.info("subscription_created", subscription_id=created.id, target=url_origin(url))
+        return created, secret
 
     async def list_subscriptions(
         self, *, limit: int, offset: int, state: str | None
-    ) -> list[Document]:
+    ) -> list[Subscription]:
         return await self.stores.subscriptions.list(limit=limit, offset=offset, state=state)
 
     async def count_subscriptions(self, *, state: str | None) -> int:
         return await self.stores.subscriptions.count(state=state)
 
-    async def update_subscription(self, subscription_id: str, changes: dict[str, Any]) -> Document:
+    async def update_subscription(
+        self, subscription_id: str, edit: SubscriptionEdit
+    ) -> Subscription:
         await self.subscription(subscription_id)
-        fields: Document = {}
-        if "url" in changes:
-            await self.check_url(changes["url"])
-            fields["url"] = changes["url"]
-        if "filter" in changes:
-            fields["filter"] = SubscriptionFilter.model_validate(changes["filter"]).model_dump(
-                mode="json"
-            )
-        if "description" in changes:
-            fields["description"] = changes["description"]
-        fields["updated_at"] = self.clock()
-        doc = await self.stores.subscriptions.update(subscription_id, fields)
+        if "url" in edit.changed and edit.url is not None:
+            await self.check_url(edit.url)
+        updated = await self.stores.subscriptions.update(subscription_id, edit, self.clock())
         self.stores.cache.invalidate()
-        if doc is None:
+        if updated is None:
             raise NotFound(f"no subscription {subscription_id!r}")
         log.info(
             "subscription_updated",
             subscription_id=subscription_id,
-            fields=sorted(set(fields) - {"updated_at"}),
-            target=url_origin(doc["url"]),
+            fields=sorted(edit.changed),
+            target=url_origin(updated.url),
         )
-        return doc
+        return updated
 
-    async def pause(self, subscription_id: str) -> Document:
-        doc = await self.subscription(subscription_id)
-        if doc["state"] == "disabled":
+    async def pause(self, subscription_id: str) -> Subscription:
+        current = await self.subscription(subscription_id)
+        if current.state == "disabled":
             raise Conflict("a disabled subscription cannot be paused; resume it first")
         await self.stores.subscriptions.set_state(
             subscription_id,
@@ -139,7 +134,7 @@ class AdminCommands:
         self.stores.cache.invalidate()
         return await self.subscription(subscription_id)
 
-    async def resume(self, subscription_id: str) -> Document:
+    async def resume(self, subscription_id: str) -> Subscription:
         """Resume a paused or disabled subscription; its held messages go out now."""
         await self.subscription(subscription_id)
         now = self.clock()
@@ -149,7 +144,7 @@ class AdminCommands:
             reason=None,
             now=now,
             only_from=["paused", "disabled"],
-            extra={"failing_since": None},
+            healthy=True,
         )
         self.stores.cache.invalidate()
         if await self.stores.deliveries.release_held(subscription_id, now):
@@ -165,29 +160,29 @@ class AdminCommands:
 
     async def rotate_secret(
         self, subscription_id: str, overlap: timedelta | None
-    ) -> tuple[Document, str]:
+    ) -> tuple[Subscription, str]:
         """A new signing secret; the current ones keep signing for `overlap` (then expire)."""
         overlap = self.secret_overlap if overlap is None else overlap
         if overlap < timedelta(0) or overlap > MAX_SECRET_OVERLAP:
-            raise ValidationProblem(
+            raise InvalidInput(
                 "the overlap must be between 0 and 7 days",
-                errors=[FieldError(field="overlap_s", reason="out of range")],
+                errors=[FieldIssue(field="overlap_s", reason="out of range")],
             )
-        doc = await self.subscription(subscription_id)
+        current = await self.subscription(subscription_id)
         now = self.clock()
         expires = now + overlap
         kept = []
-        for item in doc["secrets"]:
-            ends = item.get("expires_at")
+        for item in current.secrets:
+            ends = item.expires_at
             if ends is not None and ends <= now - FORGET_EXPIRED_AFTER:
                 continue
             if ends is None or ends > expires:
-                item = {**item, "expires_at": expires}
+                item = replace(item, expires_at=expires)
             kept.append(item)
         secret = new_secret()
-        kept.append({"secret": secret, "created_at": now, "expires_at": None})
+        kept.append(SigningSecret(secret, now))
         updated = await self.stores.subscriptions.replace_secrets(
-            subscription_id, int(doc.get("secrets_version", 0)), kept, now
+            subscription_id, current.secrets_version, kept, now
         )
         if updated is None:
             raise Conflict("the secrets changed concurrently; rotate again")
@@ -227,7 +222,7 @@ class AdminCommands:
         after: tuple[datetime, str] | None = None,
     ) -> list[Document]:
         await self.subscription(subscription_id)
-        return await self.stores.deliveries.attempts(
+        return await self.stores.log.attempts(
             subscription_id, limit=limit, since=since, message_id=message_id, after=after
         )
 
@@ -243,8 +238,8 @@ class AdminCommands:
     async def redeliver(self, subscription_id: str, message_id: str) -> Document:
         """Send one message again now (same webhook-id, fresh retry schedule)."""
         subscription = await self.subscription(subscription_id)
-        if subscription["state"] != "active":
-            raise Conflict(f"the subscription is {subscription['state']}; resume it first")
+        if subscription.state != "active":
+            raise Conflict(f"the subscription is {subscription.state}; resume it first")
         current = await self.stores.deliveries.get(message_id)
         if current is None or current["subscription_id"] != subscription_id:
             raise NotFound(f"no message {message_id!r} for subscription {subscription_id!r}")
@@ -259,12 +254,12 @@ class AdminCommands:
     ) -> int:
         """Send again every message of the subscription that failed, created in [since, until)."""
         subscription = await self.subscription(subscription_id)
-        if subscription["state"] != "active":
-            raise Conflict(f"the subscription is {subscription['state']}; resume it first")
+        if subscription.state != "active":
+            raise Conflict(f"the subscription is {subscription.state}; resume it first")
         if until <= since:
-            raise ValidationProblem(
+            raise InvalidInput(
                 "until must be after since",
-                errors=[FieldError(field="until", reason="not after since")],
+                errors=[FieldIssue(field="until", reason="not after since")],
             )
         count = await self.stores.deliveries.redeliver_failed(
             subscription_id, since, until, self.clock()
@@ -273,81 +268,7 @@ class AdminCommands:
             self.wake_worker()
         return count
 
-    # Silences ------------------------------------------------------------------------------
-
-    async def create_silence(
-        self,
-        *,
-        scope: SilenceScope,
-        starts_at: datetime | None,
-        ends_at: datetime | None,
-        quiet_hours: QuietHours | None,
-        reason: str | None,
-    ) -> Document:
-        silence_id = "sil_" + secrets_module.token_hex(10)
-        try:
-            silence = Silence(
-                id=silence_id,
-                scope=scope,
-                starts_at=starts_at,
-                ends_at=ends_at,
-                quiet_hours=quiet_hours,
-            )
-        except ValidationError as error:
-            raise ValidationProblem(
-                "the silence is not valid",
-                errors=[
-                    FieldError(field=".".join(map(str, e["loc"])) or "(body)", reason=e["msg"])
-                    for e in error.errors()
-                ],
-            ) from error
-        now = self.clock()
-        if silence.ends_at is not None and silence.ends_at <= now:
-            raise ValidationProblem(
-                "the silence would already be over",
-                errors=[FieldError(field="ends_at", reason="in the past")],
-            )
-        if scope.subscription_id is not None:
-            await self.subscription(scope.subscription_id)
-        doc = {
-            "_id": silence_id,
-            **silence.model_dump(mode="python", exclude={"id", "quiet_hours"}),
-            "quiet_hours": (
-                None if quiet_hours is None else silence.model_dump(mode="json")["quiet_hours"]
-            ),
-            "reason": reason,
-            "created_at": now,
-            "ended_early_at": None,
-        }
-        doc["scope"] = scope.model_dump(mode="json")
-        await self.stores.silences.insert(doc)
-        self.stores.cache.invalidate()
-        return doc
-
-    async def silence(self, silence_id: str) -> Document:
-        doc = await self.stores.silences.get(silence_id)
-        if doc is None:
-            raise NotFound(f"no silence {silence_id!r}")
-        return doc
-
-    async def list_silences(
-        self, *, include_ended: bool, limit: int, offset: int = 0
-    ) -> tuple[list[Document], int]:
-        """A page of silences and the total matching."""
-        in_force_at = None if include_ended else self.clock()
-        docs = await self.stores.silences.list(in_force_at=in_force_at, limit=limit, offset=offset)
-        return docs, await self.stores.silences.count(in_force_at=in_force_at)
-
-    async def end_silence(self, silence_id: str) -> Document:
-        """End a silence now; what it held back is released (if still relevant)."""
-        now = self.clock()
-        doc = await self.stores.silences.end(silence_id, now)
-        self.stores.cache.invalidate()
-        if doc is None:
-            raise NotFound(f"no silence {silence_id!r}")
-        if await self.stores.notifications.end_mutes_by(silence_id, now):
-            self.wake_batcher()
-        return doc
+    # Operator events ----------------------------------------------------------------------
 
     async def operator_events(
         self,
@@ -355,7 +276,7 @@ class AdminCommands:
         limit: int,
         subscription_id: str | None,
         after: tuple[datetime, str] | None = None,
-    ) -> list[Document]:
+    ) -> list[OperatorEvent]:
         return await self.stores.operator_events.list(
             limit=limit, subscription_id=subscription_id, after=after
         )
