@@ -41,10 +41,10 @@ from benchmarks.common import (  # noqa: E402
     service_env,
     services_running,
 )
+from harness.webhooks import webhook_receiver  # noqa: E402
 from shared.events.contracts import KpiStatusChanged, Status, new_status_event  # noqa: E402
 from shared.events.kafka_binding import encode_structured  # noqa: E402
 from shared.kafka import create_producer  # noqa: E402
-from tests.support.webhooks import webhook_receiver  # noqa: E402
 
 
 def service_timings(metrics: str) -> dict[str, float]:

@@ -37,7 +37,6 @@ from benchmarks.common import (  # noqa: E402
     bare_produce,
     insert_catalogue,
     kafka_records,
-    launch,
     machine,
     observation_events,
     peak_rss_mb,
@@ -46,8 +45,8 @@ from benchmarks.common import (  # noqa: E402
     synthetic_kpis,
     wait_for_commits,
 )
+from harness.services import start_service, stop_service, wait_ready  # noqa: E402
 from shared.kafka import client_options  # noqa: E402
-from tests.support.services import stop_service, wait_ready  # noqa: E402
 
 # `--profile`: run the service under cProfile, written to bench-results/kpi-service.prof.
 PROFILE_ARGS: list[str] = []
@@ -82,7 +81,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
         group = f"kpi-{database}"
         env = service_env("kpi", resources, topics, database, group=group)
-        service = launch("kpi", env, resources.log_dir, PROFILE_ARGS)
+        service = start_service("kpi", env, resources.log_dir, python_args=PROFILE_ARGS)
         admin = AIOKafkaAdminClient(**client_options(kafka))
         await admin.start()
         produced_so_far = 0

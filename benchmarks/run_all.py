@@ -84,11 +84,11 @@ from benchmarks.common import (  # noqa: E402
     wait_group_stable,
     wait_until_quiet,
 )
+from harness.services import RunningService  # noqa: E402
+from harness.webhooks import WebhookReceiver, webhook_receiver  # noqa: E402
 from shared.http.serve import HTTP_OVERRIDE, LOOP_OVERRIDE  # noqa: E402
 from shared.kafka import client_options  # noqa: E402
 from shared.settings import TopicSettings  # noqa: E402
-from tests.support.services import RunningService  # noqa: E402
-from tests.support.webhooks import WebhookReceiver, webhook_receiver  # noqa: E402
 
 SECTIONS = ("baselines", "ingest", "pipeline", "scale", "latency")
 # The single-POST run stops taking new requests after this long (a loaded machine is slow).

@@ -16,6 +16,9 @@ import pytest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from standardwebhooks.webhooks import Webhook
 
+from harness.services import RunningService, running_services, service_environment
+from harness.stack import StackEndpoints
+from harness.webhooks import webhook_receiver
 from shared.events.contracts import Status
 from shared.events.kafka_binding import MAX_RECORD_BYTES, STRUCTURED_CONTENT_TYPE
 from shared.kafka import create_producer, ensure_topics
@@ -23,9 +26,7 @@ from shared.mongo import MongoClient
 from shared.settings import KafkaSettings, MongoSettings, TopicSettings
 from tests.support.faults import eventually, read_dead_letters, status_change_record
 from tests.support.ingest import load_real_catalogue
-from tests.support.services import RunningService, running_services, service_environment
-from tests.support.stack import StackEndpoints, isolated_topics, random_suffix
-from tests.support.webhooks import webhook_receiver
+from tests.support.stack import isolated_topics, random_suffix
 
 pytestmark = pytest.mark.e2e
 

@@ -13,13 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.ingest.adapters.keys import ApiKeyStore
-from shared.catalogue.validate import load_catalogue
-from shared.catalogue_store import MEASURES, CatalogueStore
-from shared.kafka import ensure_topics
-from shared.mongo import MongoClient
-from shared.settings import KafkaSettings, MongoSettings, TopicSettings
-from tests.support.services import (
+from harness.services import (
     RunningService,
     running_services,
     service_database,
@@ -29,7 +23,14 @@ from tests.support.services import (
     upsert_catalogue_item,
     wait_ready,
 )
-from tests.support.stack import StackEndpoints, isolated_topics, random_suffix
+from harness.stack import StackEndpoints
+from services.ingest.adapters.keys import ApiKeyStore
+from shared.catalogue.validate import load_catalogue
+from shared.catalogue_store import MEASURES, CatalogueStore
+from shared.kafka import ensure_topics
+from shared.mongo import MongoClient
+from shared.settings import KafkaSettings, MongoSettings, TopicSettings
+from tests.support.stack import isolated_topics, random_suffix
 from tests.support.topics import TopicTail, status_changes
 
 pytestmark = pytest.mark.e2e

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import pytest
 
+from harness.services import RunningService, service_database, upsert_catalogue_item
 from services.kpi.replay import replay
 from services.kpi.settings import KpiSettings
 from shared.events.contracts import KpiObservedEvent
@@ -18,11 +19,6 @@ from shared.events.kafka_binding import encode_structured
 from shared.kafka import create_producer
 from shared.mongo import MongoClient
 from shared.settings import KafkaSettings, MongoSettings, TopicSettings
-from tests.support.services import (
-    RunningService,
-    service_database,
-    upsert_catalogue_item,
-)
 from tests.support.topics import TopicTail, status_changes
 
 pytestmark = pytest.mark.e2e

@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 from types import ModuleType
 
-from tests.support.stack import free_port
+from harness.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
