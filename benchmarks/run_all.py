@@ -1185,7 +1185,7 @@ async def run(settings: Settings) -> dict[str, Any]:
 
 
 async def compare_backend(
-    bench: Bench, settings: Settings, sections: list[str], mongo_url: str
+    bench: Bench, settings: Settings, sections: Sequence[str], mongo_url: str
 ) -> None:
     """The pipeline (one kpi service) and latency sections again, on a second FerretDB with
     another storage backend (`make bench` starts one on SQLite beside the PostgreSQL-backed
@@ -1213,8 +1213,8 @@ async def compare_backend(
         bench.figures[f"{backend}.{name}"] = value
     bench.details[backend] = other.details
     bench.details["backends"] = {"main": main_backend, "compared": backend}
-    for section, what, value, note in other.rows:
-        bench.rows.append((f"{section} ({backend})", what, value, note))
+    for section, what, shown, note in other.rows:
+        bench.rows.append((f"{section} ({backend})", what, shown, note))
     bench.notes.extend(other.notes)
     bench.notes.append(
         f"rows marked ({backend}) ran the same sections on FerretDB's {backend} backend in this "

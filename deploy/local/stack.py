@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -164,7 +165,7 @@ class Component:
     port: int
     command: Callable[[], list[str]]
     ready: Callable[[], bool]
-    prepare: Callable[[], None] = lambda: None
+    prepare: Callable[[], object] = lambda: None  # what it returns is not used
     env: Callable[[], dict[str, str]] = dict
     extra_ports: list[int] = field(default_factory=list)
     # Run as this system user when started by root (PostgreSQL refuses to run as root).
@@ -218,20 +219,24 @@ class Component:
         LOGS.mkdir(parents=True, exist_ok=True)
         RUN.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env()}
-        as_user: dict[str, object] = {}
+        uid: int | None = None
+        gid: int | None = None
+        extra_groups: list[int] | None = None
         if self.user is not None and os.geteuid() == 0:
             account = pwd.getpwnam(self.user)
-            as_user = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+            uid, gid, extra_groups = account.pw_uid, account.pw_gid, []
         with self.logfile.open("ab") as out:
             process = subprocess.Popen(
                 self.command(),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                cwd="/" if as_user else ROOT,
+                cwd="/" if uid is not None else ROOT,
                 env=env,
                 start_new_session=True,
-                **as_user,  # type: ignore[arg-type]
+                user=uid,
+                group=gid,
+                extra_groups=extra_groups,
             )
         self.pidfile.write_text(str(process.pid))
         log(f"{self.name}: started (pid {process.pid}), waiting for port {self.port}")
@@ -326,19 +331,28 @@ def write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
-def kafka_credentials() -> dict[str, object]:
-    """This stack's Kafka passwords, generated once into the cache folder (never committed):
-    ``{"security_protocol", "sasl_mechanism", "users": {name: password}, "controller": password}``.
+class KafkaCredentials(TypedDict):
+    """The credentials file's shape (harness/stack.py reads it too)."""
+
+    security_protocol: str
+    sasl_mechanism: str
+    users: dict[str, str]  # user name -> password
+    controller: str  # the KRaft controller's own password
+
+
+def kafka_credentials() -> KafkaCredentials:
+    """This stack's Kafka passwords, generated once into the cache folder (never committed).
     Tests and benchmarks read the file named by SHINCHOKU_TEST_KAFKA_CREDENTIALS."""
     import json
 
     if KAFKA_CREDENTIALS.exists():
-        stored = json.loads(KAFKA_CREDENTIALS.read_text())
+        stored: KafkaCredentials = json.loads(KAFKA_CREDENTIALS.read_text())
         if set(stored.get("users", {})) == set(KAFKA_USERS) and stored.get("controller"):
-            return dict(stored)
+            return stored
     # hex: no character the SCRAM argument syntax or a JAAS string would need quoted
-    credentials = {
-        **KAFKA_SECURITY,
+    credentials: KafkaCredentials = {
+        "security_protocol": KAFKA_SECURITY["security_protocol"],
+        "sasl_mechanism": KAFKA_SECURITY["sasl_mechanism"],
         "users": {name: secrets.token_hex(24) for name in KAFKA_USERS},
         "controller": secrets.token_hex(24),
     }
@@ -347,9 +361,7 @@ def kafka_credentials() -> dict[str, object]:
 
 
 def kafka_password(user: str) -> str:
-    users = kafka_credentials()["users"]
-    assert isinstance(users, dict)
-    return str(users[user])
+    return kafka_credentials()["users"][user]
 
 
 def kafka_client_env(prefix: str, user: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shared.catalogue.model import Catalogue, Kpi, Milestone, OwnerBasis
+from shared.catalogue.model import Catalogue, OwnerBasis
 from shared.catalogue.overrides import OwnershipChange, OwnershipStore, UnknownItemError
 from shared.catalogue.validate import CatalogueError, load_catalogue, validate_files
 
@@ -138,7 +138,7 @@ def owner_distribution(catalogue: Catalogue) -> dict[str, dict[str, dict[str, in
     """{"items"|"measures": {ministry code: {basis: count}}}, every ministry listed (zeros
     included), in the order of ministries.yaml. An item counts once per owner."""
     out: dict[str, dict[str, dict[str, int]]] = {}
-    entries: list[Kpi | Milestone] = [*catalogue.kpis, *catalogue.milestones]
+    entries = catalogue.entries
     kinds = {
         "items": [catalogue.owners_of(e) for e in entries],
         "measures": [list(m.owners) for m in catalogue.measures],

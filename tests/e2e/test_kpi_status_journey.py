@@ -75,6 +75,17 @@ async def post(
     assert answer.status_code == 202, answer.text
 
 
+def settled_changes(subject: str, count: int) -> Callable[[list[dict[str, Any]]], bool]:
+    """A predicate on the status changes seen: `subject` has had `count` changes to a status
+    other than no_data."""
+
+    def reached(seen: list[dict[str, Any]]) -> bool:
+        changes = [c for c in status_changes(seen, subject) if c["status"] != "no_data"]
+        return len(changes) >= count
+
+    return reached
+
+
 async def test_a_kpi_goes_from_on_track_to_at_risk_to_off_track_and_back(
     system: dict[str, RunningService],
     mongo: MongoClient,
@@ -116,12 +127,7 @@ async def test_a_kpi_goes_from_on_track_to_at_risk_to_off_track_and_back(
                 "shinchoku.kpi.observed.v1",
             )
             await post(http, system["ingest"], event, auth)
-            seen = await tail.wait_for(
-                lambda s, n=number: (
-                    len([c for c in status_changes(s, entry["id"]) if c["status"] != "no_data"])
-                    >= n
-                )
-            )
+            seen = await tail.wait_for(settled_changes(entry["id"], number))
             assert status_changes(seen, entry["id"])[-1]["status"] == expected
             assert status_changes(seen, entry["id"])[-1]["explanation"]["evidence"]
 

@@ -7,6 +7,7 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -59,7 +60,7 @@ async def test_replay_of_the_events_topic_matches_the_live_state(
         httpx.AsyncClient(timeout=20) as http,
         TopicTail(kafka.bootstrap_servers, topics.status) as tail,
     ):
-        events = []
+        events: list[dict[str, Any]] = []
         for value, days_back in values:
             events.append(
                 {

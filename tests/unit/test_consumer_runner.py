@@ -152,8 +152,8 @@ def make_runner(
     health: ConsumerHealth | None = None,
 ) -> ConsumerRunner:
     return ConsumerRunner(
-        consumer=consumer,  # type: ignore[arg-type]
-        dead_letter_producer=producer,  # type: ignore[arg-type]
+        consumer=consumer,
+        dead_letter_producer=producer,
         dead_letter_topic="dlq",
         event_types=MINISTRY_EVENT_TYPES,
         handlers={KpiObservedEvent.TYPE: handler},

@@ -328,8 +328,8 @@ async def handed_over(ordered: bool) -> list[tuple[str, list[Any]]]:
         return ()
 
     runner = ConsumerRunner(
-        consumer=consumer,  # type: ignore[arg-type]
-        dead_letter_producer=FakeProducer(),  # type: ignore[arg-type]
+        consumer=consumer,
+        dead_letter_producer=FakeProducer(),
         dead_letter_topic="dlq",
         event_types={**MINISTRY_EVENT_TYPES, **OWNERSHIP_EVENT_TYPES},
         handlers={KpiObservedEvent.TYPE: on_observed, ItemOwnersChangedEvent.TYPE: on_owners},
