@@ -24,36 +24,33 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a file, not only with -m
-    sys.path.insert(0, str(ROOT))
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
-import httpx  # noqa: E402
-from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
-from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
-
-from harness.services import (  # noqa: E402
+from harness.services import (
     RunningService,
     service_environment,
     start_service,
     stop_service,
     wait_ready,
 )
-from harness.stack import StackEndpoints, kafka_settings  # noqa: E402
-from services.ingest.adapters.keys import ApiKeyStore  # noqa: E402
-from services.kpi.handlers import _raw_document  # noqa: E402
-from shared.catalogue_store import ITEMS  # noqa: E402
-from shared.events.contracts import KpiObservedEvent, ministry_event_adapter  # noqa: E402
-from shared.events.kafka_binding import EncodedRecord, encode_structured  # noqa: E402
-from shared.kafka import (  # noqa: E402
+from harness.stack import StackEndpoints, kafka_settings
+from services.ingest.adapters.keys import ApiKeyStore
+from services.kpi.handlers import _raw_document
+from shared.catalogue_store import ITEMS
+from shared.events.contracts import KpiObservedEvent, ministry_event_adapter
+from shared.events.kafka_binding import EncodedRecord, encode_structured
+from shared.kafka import (
     client_options,
     create_consumer,
     create_producer,
     ensure_topics,
 )
-from shared.mongo import MongoClient, create_mongo_client  # noqa: E402
-from shared.settings import KafkaSettings, MongoSettings, TopicSettings  # noqa: E402
+from shared.mongo import MongoClient, create_mongo_client
+from shared.settings import KafkaSettings, MongoSettings, TopicSettings
 
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench-results"
 MINISTRY = "digital"
 PARTITIONS = 6

@@ -21,17 +21,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a file, not only with -m
-    sys.path.insert(0, str(ROOT))
+from aiokafka.admin import AIOKafkaAdminClient
 
-from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
-
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     RESULTS,
     bare_consume,
     bare_produce,
@@ -45,8 +39,8 @@ from benchmarks.common import (  # noqa: E402
     synthetic_kpis,
     wait_for_commits,
 )
-from harness.services import start_service, stop_service, wait_ready  # noqa: E402
-from shared.kafka import client_options  # noqa: E402
+from harness.services import start_service, stop_service, wait_ready
+from shared.kafka import client_options
 
 # `--profile`: run the service under cProfile, written to bench-results/kpi-service.prof.
 PROFILE_ARGS: list[str] = []

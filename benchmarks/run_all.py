@@ -42,15 +42,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a file, not only with -m
-    sys.path.insert(0, str(ROOT))
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
-import httpx  # noqa: E402
-from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
-from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
-
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     RESULTS,
     Document,
     Rate,
@@ -84,12 +80,13 @@ from benchmarks.common import (  # noqa: E402
     wait_group_stable,
     wait_until_quiet,
 )
-from harness.services import RunningService  # noqa: E402
-from harness.webhooks import WebhookReceiver, webhook_receiver  # noqa: E402
-from shared.http.serve import HTTP_OVERRIDE, LOOP_OVERRIDE  # noqa: E402
-from shared.kafka import client_options  # noqa: E402
-from shared.settings import TopicSettings  # noqa: E402
+from harness.services import RunningService
+from harness.webhooks import WebhookReceiver, webhook_receiver
+from shared.http.serve import HTTP_OVERRIDE, LOOP_OVERRIDE
+from shared.kafka import client_options
+from shared.settings import TopicSettings
 
+ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("baselines", "ingest", "pipeline", "scale", "latency")
 # The single-POST run stops taking new requests after this long (a loaded machine is slow).
 SINGLE_POSTS_MAX_S = 20.0

@@ -129,6 +129,16 @@ def port_open(port_number: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port_number)) == 0
 
 
+def http_ok(port: int, path: str) -> bool:
+    """GET http://127.0.0.1:port/path answers 200 (a plain socket: no client library needed)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
+            sock.sendall(f"GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n".encode())
+            return b" 200 " in sock.recv(256)
+    except OSError:
+        return False
+
+
 def wait_until(
     what: str,
     check: Callable[[], bool],
@@ -442,10 +452,11 @@ def prepare_kafka() -> None:
     formatted_marker.write_text(users_fingerprint)
 
 
-def kafka_api_versions_ok() -> bool:
-    """A real Kafka protocol round trip (ApiVersions v0), not just an open port."""
+def kafka_api_versions_ok(port: int = KAFKA_PORT) -> bool:
+    """A real Kafka protocol round trip (ApiVersions v0) against 127.0.0.1:port, not just an
+    open port (tests/support/kafka_broker.py asks it of the private brokers it starts)."""
     try:
-        with socket.create_connection(("127.0.0.1", KAFKA_PORT), timeout=1.0) as sock:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
             client_id = b"shinchoku-stack"
             body = (
                 (18).to_bytes(2, "big")
@@ -559,6 +570,24 @@ def postgres_bin_dir() -> Path:
     )
 
 
+def apt_install(package: str, otherwise: str) -> None:
+    """Debian's `package`, then its system-wide service stopped: the stack runs its own
+    instance from the cache folder, on its own ports. `otherwise` says what to do without
+    apt-get."""
+    apt = require_tool("apt-get", otherwise)
+    log(f"{package}: installing Debian's {package} package")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    prefix = [] if os.geteuid() == 0 else [require_tool("sudo", "run as root or install sudo")]
+    run([*prefix, apt, "update", "-qq"], env=env, quiet_log=LOGS / "install-apt.log")
+    run(
+        [*prefix, apt, "install", "-y", "-qq", "--no-install-recommends", package],
+        env=env,
+        quiet_log=LOGS / f"install-{package}.log",
+    )
+    with contextlib.suppress(Exception):
+        subprocess.run(["service", package, "stop"], capture_output=True, check=False)
+
+
 def postgres_installed() -> bool:
     try:
         bin_dir = postgres_bin_dir()
@@ -571,19 +600,8 @@ def install_postgres() -> None:
     if postgres_installed():
         log(f"postgresql: installed ({postgres_bin_dir()})")
         return
-    apt = require_tool("apt-get", "install PostgreSQL (Debian: postgresql) by hand")
-    log("postgresql: installing Debian's postgresql package")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    prefix = [] if os.geteuid() == 0 else [require_tool("sudo", "run as root or install sudo")]
-    run([*prefix, apt, "update", "-qq"], env=env, quiet_log=LOGS / "install-apt.log")
-    run(
-        [*prefix, apt, "install", "-y", "-qq", "--no-install-recommends", "postgresql"],
-        env=env,
-        quiet_log=LOGS / "install-postgresql.log",
-    )
     # Debian's package may start its own cluster on 5432; ours runs from the cache folder.
-    with contextlib.suppress(Exception):
-        subprocess.run(["service", "postgresql", "stop"], capture_output=True, check=False)
+    apt_install("postgresql", "install PostgreSQL (Debian: postgresql) by hand")
     if not postgres_installed():
         raise StackError("the postgresql package installed no /usr/lib/postgresql/*/bin/postgres")
 
@@ -811,19 +829,8 @@ def install_prometheus() -> None:
     if shutil.which("prometheus") and shutil.which("promtool"):
         log("prometheus: installed")
         return
-    apt = require_tool("apt-get", "install Prometheus 2.x and promtool by hand")
-    log("prometheus: installing Debian's prometheus package")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    prefix = [] if os.geteuid() == 0 else [require_tool("sudo", "run as root or install sudo")]
-    run([*prefix, apt, "update", "-qq"], env=env, quiet_log=LOGS / "install-apt.log")
-    run(
-        [*prefix, apt, "install", "-y", "-qq", "--no-install-recommends", "prometheus"],
-        env=env,
-        quiet_log=LOGS / "install-prometheus.log",
-    )
     # Debian's package may start a system-wide instance on :9090; ours runs on its own config.
-    with contextlib.suppress(Exception):
-        subprocess.run(["service", "prometheus", "stop"], capture_output=True, check=False)
+    apt_install("prometheus", "install Prometheus 2.x and promtool by hand")
 
 
 PROMETHEUS_TARGETS = PROMETHEUS_DIR / "targets"
@@ -855,12 +862,7 @@ def render_local_prometheus_config() -> Path:
 
 
 def prometheus_ready() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", PROMETHEUS_PORT), timeout=1.0) as sock:
-            sock.sendall(b"GET /-/ready HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            return b" 200 " in sock.recv(256)
-    except OSError:
-        return False
+    return http_ok(PROMETHEUS_PORT, "/-/ready")
 
 
 PROMETHEUS = Component(
@@ -928,15 +930,6 @@ def service_env() -> dict[str, str]:
 
 def service_component(service: str) -> Component:
     service_port = SERVICE_PORTS[service]
-
-    def ready() -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", service_port), timeout=1.0) as sock:
-                sock.sendall(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
-                return b" 200 " in sock.recv(256)
-        except OSError:
-            return False
-
     return Component(
         name=service,
         port=service_port,
@@ -949,7 +942,7 @@ def service_component(service: str) -> Component:
             "--port",
             str(service_port),
         ],
-        ready=ready,
+        ready=lambda: http_ok(service_port, "/healthz"),
         env=service_env,
     )
 
