@@ -48,19 +48,24 @@ class WebhookReceiver:
     entered: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def wait_for(self, count: int, timeout_s: float) -> list[ReceivedWebhook]:
-        async with asyncio.timeout(timeout_s):
-            while len(self.received) < count:
-                self.arrived.clear()
-                await self.arrived.wait()
+        """Wait until `count` requests have been answered with success."""
+        await _wait_for_length(self.received, count, self.arrived, timeout_s)
         return self.received
 
     async def wait_for_attempts(self, count: int, timeout_s: float) -> list[ReceivedWebhook]:
         """Wait until `count` requests (successful or not) have been answered."""
-        async with asyncio.timeout(timeout_s):
-            while len(self.attempts) < count:
-                self.attempted.clear()
-                await self.attempted.wait()
+        await _wait_for_length(self.attempts, count, self.attempted, timeout_s)
         return self.attempts
+
+
+async def _wait_for_length(
+    records: list[ReceivedWebhook], count: int, grown: asyncio.Event, timeout_s: float
+) -> None:
+    """Until `records` holds `count` entries; `grown` is set each time one is appended."""
+    async with asyncio.timeout(timeout_s):
+        while len(records) < count:
+            grown.clear()
+            await grown.wait()
 
 
 @contextlib.asynccontextmanager

@@ -139,6 +139,19 @@ def http_ok(port: int, path: str) -> bool:
         return False
 
 
+class StopRequest:
+    """Ctrl-C or SIGTERM asks a foreground command (`run`, `demo`) to stop what it started;
+    `requested` says whether one has."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGINT, self._request)
+        signal.signal(signal.SIGTERM, self._request)
+
+    def _request(self, *_: object) -> None:
+        self.requested = True
+
+
 def wait_until(
     what: str,
     check: Callable[[], bool],
@@ -1028,20 +1041,13 @@ def cmd_run() -> None:
     print(f"  kafka 127.0.0.1:{KAFKA_PORT}   mongodb://127.0.0.1:{MONGO_PORT} (FerretDB)")
     print(f"  logs: {LOGS}")
     print("Ctrl-C stops what this command started.", flush=True)
-    stop_requested = False
-
-    def request_stop(*_: object) -> None:
-        nonlocal stop_requested
-        stop_requested = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    stop = StopRequest()
     try:
-        while not stop_requested:
+        while not stop.requested:
             for svc in SERVICES:
                 if not svc.running():
                     log(f"{svc.name} exited; see {svc.logfile}")
-                    stop_requested = True
+                    stop.requested = True
             time.sleep(1.0)
     finally:
         for component in reversed(started):
@@ -1213,14 +1219,7 @@ def cmd_demo() -> None:
     shinchoku("infra", "init", env=environment)
     shinchoku("catalogue", "load", env=environment)
     children: list[subprocess.Popen[bytes]] = []
-    stop_requested = False
-
-    def request_stop(*_: object) -> None:
-        nonlocal stop_requested
-        stop_requested = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    stop = StopRequest()
     try:
         # The services and the feed (a child) read the same clock settings.
         os.environ.update(demo_env(days, speed))
@@ -1263,11 +1262,11 @@ def cmd_demo() -> None:
             flush=True,
         )
         reported = False
-        while not stop_requested:
+        while not stop.requested:
             for svc in SERVICES:
                 if not svc.running():
                     log(f"{svc.name} exited; see {svc.logfile}")
-                    stop_requested = True
+                    stop.requested = True
             if not reported and feed.poll() is not None:
                 reported = True
                 verdict = "finished" if feed.returncode == 0 else f"failed ({feed.returncode})"
