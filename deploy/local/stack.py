@@ -849,7 +849,7 @@ def install_prometheus() -> None:
 PROMETHEUS_TARGETS = PROMETHEUS_DIR / "targets"
 
 
-def render_local_prometheus_config() -> Path:
+def render_local_prometheus_config(target: Path | None = None) -> Path:
     """The compose configuration is the one source; locally the targets and the `deployment`
     label differ, and each job also scrapes the services listed in file_sd files
     (``targets/<service>-*.json``, as tests write them for the services they start)."""
@@ -868,8 +868,9 @@ def render_local_prometheus_config() -> Path:
         )
         source = source.replace(labels, file_sd)
     source = source.replace("/etc/prometheus/rules/", f"{DEPLOY / 'prometheus' / 'rules'}/")
-    PROMETHEUS_TARGETS.mkdir(parents=True, exist_ok=True)
-    target = PROMETHEUS_DIR / "prometheus.yml"
+    if target is None:  # tests render elsewhere, never over a running stack's configuration
+        PROMETHEUS_TARGETS.mkdir(parents=True, exist_ok=True)
+        target = PROMETHEUS_DIR / "prometheus.yml"
     target.write_text(source)
     return target
 
@@ -881,7 +882,7 @@ def prometheus_ready() -> bool:
 PROMETHEUS = Component(
     name="prometheus",
     port=PROMETHEUS_PORT,
-    prepare=render_local_prometheus_config,
+    prepare=lambda: render_local_prometheus_config(),
     command=lambda: [
         "prometheus",
         f"--config.file={PROMETHEUS_DIR / 'prometheus.yml'}",

@@ -63,10 +63,10 @@ def test_the_compose_configuration_is_valid() -> None:
     assert result.returncode == 0, output(result)
 
 
-def test_the_local_rendering_of_the_configuration_is_valid() -> None:
+def test_the_local_rendering_of_the_configuration_is_valid(tmp_path: Path) -> None:
     """The configuration deploy/local/stack.py renders from the compose one passes
     `promtool check config`, its rules included."""
-    config = local_stack_module().render_local_prometheus_config()
+    config = local_stack_module().render_local_prometheus_config(tmp_path / "prometheus.yml")
     result = promtool("check", "config", str(config))
     assert result.returncode == 0, output(result)
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -91,12 +92,12 @@ def test_the_compose_configuration_labels_every_target_with_its_deployment() -> 
         assert static["labels"] == {"service": service, "deployment": "compose"}
 
 
-def test_the_local_rendering_scrapes_the_local_services() -> None:
+def test_the_local_rendering_scrapes_the_local_services(tmp_path: Path) -> None:
     """The configuration deploy/local/stack.py renders from the compose one scrapes the three
     local services as `deployment: local`, and reads file_sd targets for the services tests
     start."""
     stack = local_stack_module()
-    config = stack.render_local_prometheus_config()
+    config = stack.render_local_prometheus_config(tmp_path / "prometheus.yml")
     rendered = yaml.safe_load(config.read_text())
     jobs = {job["job_name"]: job for job in rendered["scrape_configs"]}
     # The ports the stack renders with: 8001-8003 unless SHINCHOKU_*_PORT move them.
