@@ -23,28 +23,22 @@ import contextlib
 import json
 import secrets
 import statistics
-import sys
 import time
 from datetime import UTC, date, datetime
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a file, not only with -m
-    sys.path.insert(0, str(ROOT))
+import httpx
 
-import httpx  # noqa: E402
-
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     metric_total,
     percentile,
     scratch,
     service_env,
     services_running,
 )
-from shared.events.contracts import KpiStatusChanged, Status, new_status_event  # noqa: E402
-from shared.events.kafka_binding import encode_structured  # noqa: E402
-from shared.kafka import create_producer  # noqa: E402
-from tests.support.webhooks import webhook_receiver  # noqa: E402
+from harness.webhooks import webhook_receiver
+from shared.events.contracts import KpiStatusChanged, Status, new_status_event
+from shared.events.kafka_binding import encode_structured
+from shared.kafka import create_producer
 
 
 def service_timings(metrics: str) -> dict[str, float]:

@@ -19,15 +19,10 @@ import secrets
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a file, not only with -m
-    sys.path.insert(0, str(ROOT))
-
-from shared.mongo import create_mongo_client  # noqa: E402
-from shared.settings import MongoSettings  # noqa: E402
+from shared.mongo import create_mongo_client
+from shared.settings import MongoSettings
 
 SUBJECTS = 200
 

@@ -24,35 +24,33 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a file, not only with -m
-    sys.path.insert(0, str(ROOT))
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
-import httpx  # noqa: E402
-from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
-from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
-
-from services.ingest.adapters.keys import ApiKeyStore  # noqa: E402
-from services.kpi.adapters.repository import observation_document  # noqa: E402
-from shared.catalogue_store import ITEMS  # noqa: E402
-from shared.events.contracts import KpiObservedEvent, ministry_event_adapter  # noqa: E402
-from shared.events.kafka_binding import EncodedRecord, encode_structured  # noqa: E402
-from shared.kafka import (  # noqa: E402
+from harness.services import (
+    RunningService,
+    service_environment,
+    start_service,
+    stop_service,
+    wait_ready,
+)
+from harness.stack import StackEndpoints, kafka_settings
+from services.ingest.adapters.keys import ApiKeyStore
+from services.kpi.adapters.repository import observation_document
+from shared.catalogue_store import ITEMS
+from shared.events.contracts import KpiObservedEvent, ministry_event_adapter
+from shared.events.kafka_binding import EncodedRecord, encode_structured
+from shared.kafka import (
     client_options,
     create_consumer,
     create_producer,
     ensure_topics,
 )
-from shared.mongo import MongoClient, create_mongo_client  # noqa: E402
-from shared.settings import KafkaSettings, MongoSettings, TopicSettings  # noqa: E402
-from tests.support.services import (  # noqa: E402
-    RunningService,
-    service_environment,
-    stop_service,
-    wait_ready,
-)
-from tests.support.stack import StackEndpoints, free_port, kafka_settings  # noqa: E402
+from shared.mongo import MongoClient, create_mongo_client
+from shared.settings import KafkaSettings, MongoSettings, TopicSettings
 
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench-results"
 MINISTRY = "digital"
 PARTITIONS = 6
@@ -625,7 +623,7 @@ def service_env(
     group: str | None = None,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The test suite's environment for a service (tests/support/services.py), with warning-
+    """The test suite's environment for a service (harness/services.py), with warning-
     level logs, an hourly sweep and, for ingest, no rate limit."""
     prefix = f"SHINCHOKU_{name.upper()}_"
     settings = {f"{prefix}LOG_LEVEL": "WARNING"}
@@ -646,38 +644,12 @@ def service_env(
     )
 
 
-def launch(
-    name: str, env: Mapping[str, str], log_dir: Path, python_args: Sequence[str] = ()
-) -> RunningService:
-    """`python [python_args] -m services.<name>` on a free port (not yet ready)."""
-    port = free_port()
-    log_path = log_dir / f"{name}-{port}.log"
-    with log_path.open("ab") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                *python_args,
-                "-m",
-                f"services.{name}",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            cwd=ROOT,
-            env=dict(env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    return RunningService(name, f"http://127.0.0.1:{port}", process, log_path)
-
-
 @contextlib.asynccontextmanager
 async def services_running(
     specs: Sequence[tuple[str, Mapping[str, str]]], log_dir: Path
 ) -> AsyncIterator[list[RunningService]]:
     """Start the services together, wait until each is ready, stop them all at the end."""
-    started = [launch(name, env, log_dir) for name, env in specs]
+    started = [start_service(name, env, log_dir) for name, env in specs]
     try:
         for service in started:
             await asyncio.to_thread(wait_ready, service, 120.0)

@@ -29,13 +29,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a file, not only with -m
-    sys.path.insert(0, str(ROOT))
+import httpx
 
-import httpx  # noqa: E402
-
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     MINISTRY,
     RESULTS,
     Rate,
@@ -50,8 +46,9 @@ from benchmarks.common import (  # noqa: E402
     service_env,
     services_running,
 )
-from shared.catalogue.loader import load_into, validated_catalogue  # noqa: E402
+from shared.catalogue.loader import load_into, validated_catalogue
 
+ROOT = Path(__file__).resolve().parents[1]
 RESULT_FILE = RESULTS / "ingest.json"
 
 

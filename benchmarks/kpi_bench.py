@@ -21,23 +21,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a file, not only with -m
-    sys.path.insert(0, str(ROOT))
+from aiokafka.admin import AIOKafkaAdminClient
 
-from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
-
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     RESULTS,
     bare_consume,
     bare_produce,
     insert_catalogue,
     kafka_records,
-    launch,
     machine,
     observation_events,
     peak_rss_mb,
@@ -46,8 +39,8 @@ from benchmarks.common import (  # noqa: E402
     synthetic_kpis,
     wait_for_commits,
 )
-from shared.kafka import client_options  # noqa: E402
-from tests.support.services import stop_service, wait_ready  # noqa: E402
+from harness.services import start_service, stop_service, wait_ready
+from shared.kafka import client_options
 
 # `--profile`: run the service under cProfile, written to bench-results/kpi-service.prof.
 PROFILE_ARGS: list[str] = []
@@ -82,7 +75,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
         group = f"kpi-{database}"
         env = service_env("kpi", resources, topics, database, group=group)
-        service = launch("kpi", env, resources.log_dir, PROFILE_ARGS)
+        service = start_service("kpi", env, resources.log_dir, python_args=PROFILE_ARGS)
         admin = AIOKafkaAdminClient(**client_options(kafka))
         await admin.start()
         produced_so_far = 0

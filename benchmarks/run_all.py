@@ -42,15 +42,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a file, not only with -m
-    sys.path.insert(0, str(ROOT))
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
-import httpx  # noqa: E402
-from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
-from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
-
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     RESULTS,
     Document,
     Rate,
@@ -84,12 +80,13 @@ from benchmarks.common import (  # noqa: E402
     wait_group_stable,
     wait_until_quiet,
 )
-from shared.http.serve import HTTP_OVERRIDE, LOOP_OVERRIDE  # noqa: E402
-from shared.kafka import client_options  # noqa: E402
-from shared.settings import TopicSettings  # noqa: E402
-from tests.support.services import RunningService  # noqa: E402
-from tests.support.webhooks import WebhookReceiver, webhook_receiver  # noqa: E402
+from harness.services import RunningService
+from harness.webhooks import WebhookReceiver, webhook_receiver
+from shared.http.serve import HTTP_OVERRIDE, LOOP_OVERRIDE
+from shared.kafka import client_options
+from shared.settings import TopicSettings
 
+ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("baselines", "ingest", "pipeline", "scale", "latency")
 # The single-POST run stops taking new requests after this long (a loaded machine is slow).
 SINGLE_POSTS_MAX_S = 20.0
@@ -1185,7 +1182,7 @@ async def run(settings: Settings) -> dict[str, Any]:
 
 
 async def compare_backend(
-    bench: Bench, settings: Settings, sections: list[str], mongo_url: str
+    bench: Bench, settings: Settings, sections: Sequence[str], mongo_url: str
 ) -> None:
     """The pipeline (one kpi service) and latency sections again, on a second FerretDB with
     another storage backend (`make bench` starts one on SQLite beside the PostgreSQL-backed
@@ -1213,8 +1210,8 @@ async def compare_backend(
         bench.figures[f"{backend}.{name}"] = value
     bench.details[backend] = other.details
     bench.details["backends"] = {"main": main_backend, "compared": backend}
-    for section, what, value, note in other.rows:
-        bench.rows.append((f"{section} ({backend})", what, value, note))
+    for section, what, shown, note in other.rows:
+        bench.rows.append((f"{section} ({backend})", what, shown, note))
     bench.notes.extend(other.notes)
     bench.notes.append(
         f"rows marked ({backend}) ran the same sections on FerretDB's {backend} backend in this "

@@ -7,16 +7,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from harness.stack import StackEndpoints, kafka_settings
 from shared.kafka import ensure_topics
 from shared.mongo import MongoClient, create_mongo_client, mongo_reachable
 from shared.settings import KafkaSettings, MongoSettings, TopicSettings
-from tests.support.stack import (
-    StackEndpoints,
-    isolated_topics,
-    kafka_settings,
-    mongo_settings,
-    random_suffix,
-)
+from tests.support.stack import isolated_topics, mongo_settings, random_suffix
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +49,7 @@ async def mongo(mongo_config: MongoSettings) -> AsyncIterator[MongoClient]:
     if not await mongo_reachable(client, 10.0):
         pytest.fail(f"MongoDB (FerretDB) is not reachable at {mongo_config.url}: run `make test`")
     yield client
-    # With the databases of the services e2e tests run on it (tests/support/services.py).
+    # With the databases of the services e2e tests run on it (harness/services.py).
     for suffix in ("", "_ingest", "_kpi", "_alerts"):
         await client.drop_database(f"{mongo_config.database}{suffix}")
     await client.close()

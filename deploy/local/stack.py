@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -128,6 +129,29 @@ def port_open(port_number: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port_number)) == 0
 
 
+def http_ok(port: int, path: str) -> bool:
+    """GET http://127.0.0.1:port/path answers 200 (a plain socket: no client library needed)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
+            sock.sendall(f"GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n".encode())
+            return b" 200 " in sock.recv(256)
+    except OSError:
+        return False
+
+
+class StopRequest:
+    """Ctrl-C or SIGTERM asks a foreground command (`run`, `demo`) to stop what it started;
+    `requested` says whether one has."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGINT, self._request)
+        signal.signal(signal.SIGTERM, self._request)
+
+    def _request(self, *_: object) -> None:
+        self.requested = True
+
+
 def wait_until(
     what: str,
     check: Callable[[], bool],
@@ -164,7 +188,7 @@ class Component:
     port: int
     command: Callable[[], list[str]]
     ready: Callable[[], bool]
-    prepare: Callable[[], None] = lambda: None
+    prepare: Callable[[], object] = lambda: None  # what it returns is not used
     env: Callable[[], dict[str, str]] = dict
     extra_ports: list[int] = field(default_factory=list)
     # Run as this system user when started by root (PostgreSQL refuses to run as root).
@@ -218,20 +242,24 @@ class Component:
         LOGS.mkdir(parents=True, exist_ok=True)
         RUN.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env()}
-        as_user: dict[str, object] = {}
+        uid: int | None = None
+        gid: int | None = None
+        extra_groups: list[int] | None = None
         if self.user is not None and os.geteuid() == 0:
             account = pwd.getpwnam(self.user)
-            as_user = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+            uid, gid, extra_groups = account.pw_uid, account.pw_gid, []
         with self.logfile.open("ab") as out:
             process = subprocess.Popen(
                 self.command(),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                cwd="/" if as_user else ROOT,
+                cwd="/" if uid is not None else ROOT,
                 env=env,
                 start_new_session=True,
-                **as_user,  # type: ignore[arg-type]
+                user=uid,
+                group=gid,
+                extra_groups=extra_groups,
             )
         self.pidfile.write_text(str(process.pid))
         log(f"{self.name}: started (pid {process.pid}), waiting for port {self.port}")
@@ -326,19 +354,28 @@ def write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
-def kafka_credentials() -> dict[str, object]:
-    """This stack's Kafka passwords, generated once into the cache folder (never committed):
-    ``{"security_protocol", "sasl_mechanism", "users": {name: password}, "controller": password}``.
+class KafkaCredentials(TypedDict):
+    """The credentials file's shape (harness/stack.py reads it too)."""
+
+    security_protocol: str
+    sasl_mechanism: str
+    users: dict[str, str]  # user name -> password
+    controller: str  # the KRaft controller's own password
+
+
+def kafka_credentials() -> KafkaCredentials:
+    """This stack's Kafka passwords, generated once into the cache folder (never committed).
     Tests and benchmarks read the file named by SHINCHOKU_TEST_KAFKA_CREDENTIALS."""
     import json
 
     if KAFKA_CREDENTIALS.exists():
-        stored = json.loads(KAFKA_CREDENTIALS.read_text())
+        stored: KafkaCredentials = json.loads(KAFKA_CREDENTIALS.read_text())
         if set(stored.get("users", {})) == set(KAFKA_USERS) and stored.get("controller"):
-            return dict(stored)
+            return stored
     # hex: no character the SCRAM argument syntax or a JAAS string would need quoted
-    credentials = {
-        **KAFKA_SECURITY,
+    credentials: KafkaCredentials = {
+        "security_protocol": KAFKA_SECURITY["security_protocol"],
+        "sasl_mechanism": KAFKA_SECURITY["sasl_mechanism"],
         "users": {name: secrets.token_hex(24) for name in KAFKA_USERS},
         "controller": secrets.token_hex(24),
     }
@@ -347,9 +384,7 @@ def kafka_credentials() -> dict[str, object]:
 
 
 def kafka_password(user: str) -> str:
-    users = kafka_credentials()["users"]
-    assert isinstance(users, dict)
-    return str(users[user])
+    return kafka_credentials()["users"][user]
 
 
 def kafka_client_env(prefix: str, user: str) -> dict[str, str]:
@@ -430,10 +465,11 @@ def prepare_kafka() -> None:
     formatted_marker.write_text(users_fingerprint)
 
 
-def kafka_api_versions_ok() -> bool:
-    """A real Kafka protocol round trip (ApiVersions v0), not just an open port."""
+def kafka_api_versions_ok(port: int = KAFKA_PORT) -> bool:
+    """A real Kafka protocol round trip (ApiVersions v0) against 127.0.0.1:port, not just an
+    open port (tests/support/kafka_broker.py asks it of the private brokers it starts)."""
     try:
-        with socket.create_connection(("127.0.0.1", KAFKA_PORT), timeout=1.0) as sock:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
             client_id = b"shinchoku-stack"
             body = (
                 (18).to_bytes(2, "big")
@@ -547,6 +583,24 @@ def postgres_bin_dir() -> Path:
     )
 
 
+def apt_install(package: str, otherwise: str) -> None:
+    """Debian's `package`, then its system-wide service stopped: the stack runs its own
+    instance from the cache folder, on its own ports. `otherwise` says what to do without
+    apt-get."""
+    apt = require_tool("apt-get", otherwise)
+    log(f"{package}: installing Debian's {package} package")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    prefix = [] if os.geteuid() == 0 else [require_tool("sudo", "run as root or install sudo")]
+    run([*prefix, apt, "update", "-qq"], env=env, quiet_log=LOGS / "install-apt.log")
+    run(
+        [*prefix, apt, "install", "-y", "-qq", "--no-install-recommends", package],
+        env=env,
+        quiet_log=LOGS / f"install-{package}.log",
+    )
+    with contextlib.suppress(Exception):
+        subprocess.run(["service", package, "stop"], capture_output=True, check=False)
+
+
 def postgres_installed() -> bool:
     try:
         bin_dir = postgres_bin_dir()
@@ -559,19 +613,8 @@ def install_postgres() -> None:
     if postgres_installed():
         log(f"postgresql: installed ({postgres_bin_dir()})")
         return
-    apt = require_tool("apt-get", "install PostgreSQL (Debian: postgresql) by hand")
-    log("postgresql: installing Debian's postgresql package")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    prefix = [] if os.geteuid() == 0 else [require_tool("sudo", "run as root or install sudo")]
-    run([*prefix, apt, "update", "-qq"], env=env, quiet_log=LOGS / "install-apt.log")
-    run(
-        [*prefix, apt, "install", "-y", "-qq", "--no-install-recommends", "postgresql"],
-        env=env,
-        quiet_log=LOGS / "install-postgresql.log",
-    )
     # Debian's package may start its own cluster on 5432; ours runs from the cache folder.
-    with contextlib.suppress(Exception):
-        subprocess.run(["service", "postgresql", "stop"], capture_output=True, check=False)
+    apt_install("postgresql", "install PostgreSQL (Debian: postgresql) by hand")
     if not postgres_installed():
         raise StackError("the postgresql package installed no /usr/lib/postgresql/*/bin/postgres")
 
@@ -799,25 +842,14 @@ def install_prometheus() -> None:
     if shutil.which("prometheus") and shutil.which("promtool"):
         log("prometheus: installed")
         return
-    apt = require_tool("apt-get", "install Prometheus 2.x and promtool by hand")
-    log("prometheus: installing Debian's prometheus package")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    prefix = [] if os.geteuid() == 0 else [require_tool("sudo", "run as root or install sudo")]
-    run([*prefix, apt, "update", "-qq"], env=env, quiet_log=LOGS / "install-apt.log")
-    run(
-        [*prefix, apt, "install", "-y", "-qq", "--no-install-recommends", "prometheus"],
-        env=env,
-        quiet_log=LOGS / "install-prometheus.log",
-    )
     # Debian's package may start a system-wide instance on :9090; ours runs on its own config.
-    with contextlib.suppress(Exception):
-        subprocess.run(["service", "prometheus", "stop"], capture_output=True, check=False)
+    apt_install("prometheus", "install Prometheus 2.x and promtool by hand")
 
 
 PROMETHEUS_TARGETS = PROMETHEUS_DIR / "targets"
 
 
-def render_local_prometheus_config() -> Path:
+def render_local_prometheus_config(target: Path | None = None) -> Path:
     """The compose configuration is the one source; locally the targets and the `deployment`
     label differ, and each job also scrapes the services listed in file_sd files
     (``targets/<service>-*.json``, as tests write them for the services they start)."""
@@ -836,25 +868,21 @@ def render_local_prometheus_config() -> Path:
         )
         source = source.replace(labels, file_sd)
     source = source.replace("/etc/prometheus/rules/", f"{DEPLOY / 'prometheus' / 'rules'}/")
-    PROMETHEUS_TARGETS.mkdir(parents=True, exist_ok=True)
-    target = PROMETHEUS_DIR / "prometheus.yml"
+    if target is None:  # tests render elsewhere, never over a running stack's configuration
+        PROMETHEUS_TARGETS.mkdir(parents=True, exist_ok=True)
+        target = PROMETHEUS_DIR / "prometheus.yml"
     target.write_text(source)
     return target
 
 
 def prometheus_ready() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", PROMETHEUS_PORT), timeout=1.0) as sock:
-            sock.sendall(b"GET /-/ready HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            return b" 200 " in sock.recv(256)
-    except OSError:
-        return False
+    return http_ok(PROMETHEUS_PORT, "/-/ready")
 
 
 PROMETHEUS = Component(
     name="prometheus",
     port=PROMETHEUS_PORT,
-    prepare=render_local_prometheus_config,
+    prepare=lambda: render_local_prometheus_config(),
     command=lambda: [
         "prometheus",
         f"--config.file={PROMETHEUS_DIR / 'prometheus.yml'}",
@@ -916,15 +944,6 @@ def service_env() -> dict[str, str]:
 
 def service_component(service: str) -> Component:
     service_port = SERVICE_PORTS[service]
-
-    def ready() -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", service_port), timeout=1.0) as sock:
-                sock.sendall(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
-                return b" 200 " in sock.recv(256)
-        except OSError:
-            return False
-
     return Component(
         name=service,
         port=service_port,
@@ -937,7 +956,7 @@ def service_component(service: str) -> Component:
             "--port",
             str(service_port),
         ],
-        ready=ready,
+        ready=lambda: http_ok(service_port, "/healthz"),
         env=service_env,
     )
 
@@ -1023,20 +1042,13 @@ def cmd_run() -> None:
     print(f"  kafka 127.0.0.1:{KAFKA_PORT}   mongodb://127.0.0.1:{MONGO_PORT} (FerretDB)")
     print(f"  logs: {LOGS}")
     print("Ctrl-C stops what this command started.", flush=True)
-    stop_requested = False
-
-    def request_stop(*_: object) -> None:
-        nonlocal stop_requested
-        stop_requested = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    stop = StopRequest()
     try:
-        while not stop_requested:
+        while not stop.requested:
             for svc in SERVICES:
                 if not svc.running():
                     log(f"{svc.name} exited; see {svc.logfile}")
-                    stop_requested = True
+                    stop.requested = True
             time.sleep(1.0)
     finally:
         for component in reversed(started):
@@ -1208,14 +1220,7 @@ def cmd_demo() -> None:
     shinchoku("infra", "init", env=environment)
     shinchoku("catalogue", "load", env=environment)
     children: list[subprocess.Popen[bytes]] = []
-    stop_requested = False
-
-    def request_stop(*_: object) -> None:
-        nonlocal stop_requested
-        stop_requested = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    stop = StopRequest()
     try:
         # The services and the feed (a child) read the same clock settings.
         os.environ.update(demo_env(days, speed))
@@ -1258,11 +1263,11 @@ def cmd_demo() -> None:
             flush=True,
         )
         reported = False
-        while not stop_requested:
+        while not stop.requested:
             for svc in SERVICES:
                 if not svc.running():
                     log(f"{svc.name} exited; see {svc.logfile}")
-                    stop_requested = True
+                    stop.requested = True
             if not reported and feed.poll() is not None:
                 reported = True
                 verdict = "finished" if feed.returncode == 0 else f"failed ({feed.returncode})"

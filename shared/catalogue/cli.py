@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shared.catalogue.model import Catalogue, Kpi, Milestone, OwnerBasis
+from shared.catalogue.model import Catalogue, OwnerBasis
 from shared.catalogue.overrides import OwnershipChange, OwnershipStore, UnknownItemError
 from shared.catalogue.validate import CatalogueError, load_catalogue, validate_files
 
@@ -29,17 +29,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     show.set_defaults(handler=_show)
 
     validate = commands.add_parser("validate", help="report every problem in a catalogue file")
-    validate.add_argument("file", nargs="?", type=Path, default=None, help="catalogue YAML")
-    validate.add_argument("--ministries", type=Path, default=None, help="ministry table YAML")
-    validate.add_argument(
-        "--plan-text",
-        type=Path,
-        default=None,
-        help="plan text to check quotes against (default: found beside repo)",
-    )
-    validate.add_argument(
-        "--no-sources", action="store_true", help="skip checking quotes against the plan text"
-    )
+    _add_checked_file_arguments(validate)
     validate.set_defaults(handler=_validate)
 
     owners = commands.add_parser(
@@ -120,25 +110,30 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
             "services read). Entries absent from the file are marked retired, never deleted."
         ),
     )
-    load.add_argument("file", nargs="?", type=Path, default=None, help="catalogue YAML")
-    load.add_argument("--ministries", type=Path, default=None, help="ministry table YAML")
-    load.add_argument(
+    _add_checked_file_arguments(load)
+    load.set_defaults(handler=_load)
+
+
+def _add_checked_file_arguments(parser: argparse.ArgumentParser) -> None:
+    """The catalogue file and what its quotes are checked against (`validate`, `load`)."""
+    parser.add_argument("file", nargs="?", type=Path, default=None, help="catalogue YAML")
+    parser.add_argument("--ministries", type=Path, default=None, help="ministry table YAML")
+    parser.add_argument(
         "--plan-text",
         type=Path,
         default=None,
-        help="plan text to check quotes against (default: found beside repo)",
+        help="plan text to check quotes against (default: the one vendored in shared/plan/)",
     )
-    load.add_argument(
+    parser.add_argument(
         "--no-sources", action="store_true", help="skip checking quotes against the plan text"
     )
-    load.set_defaults(handler=_load)
 
 
 def owner_distribution(catalogue: Catalogue) -> dict[str, dict[str, dict[str, int]]]:
     """{"items"|"measures": {ministry code: {basis: count}}}, every ministry listed (zeros
     included), in the order of ministries.yaml. An item counts once per owner."""
     out: dict[str, dict[str, dict[str, int]]] = {}
-    entries: list[Kpi | Milestone] = [*catalogue.kpis, *catalogue.milestones]
+    entries = catalogue.entries
     kinds = {
         "items": [catalogue.owners_of(e) for e in entries],
         "measures": [list(m.owners) for m in catalogue.measures],
@@ -187,12 +182,19 @@ def format_owner_table(catalogue: Catalogue) -> str:
     return "\n".join(lines)
 
 
-def _owners(args: argparse.Namespace) -> int:
+def _catalogue_or_report(file: Path | None, ministries: Path | None = None) -> Catalogue | None:
+    """The validated catalogue, or None after printing each of its problems to stderr."""
     try:
-        catalogue = load_catalogue(args.file, args.ministries)
+        return load_catalogue(file, ministries)
     except CatalogueError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
+        return None
+
+
+def _owners(args: argparse.Namespace) -> int:
+    catalogue = _catalogue_or_report(args.file, args.ministries)
+    if catalogue is None:
         return 1
     if args.json:
         json.dump(owner_distribution(catalogue), sys.stdout, indent=2)
@@ -220,11 +222,8 @@ def summary(catalogue: Catalogue) -> str:
 
 
 def _show(args: argparse.Namespace) -> int:
-    try:
-        catalogue = load_catalogue(args.file, args.ministries)
-    except CatalogueError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    catalogue = _catalogue_or_report(args.file, args.ministries)
+    if catalogue is None:
         return 1
     if args.json:
         json.dump(catalogue.show_json(), sys.stdout, ensure_ascii=False, indent=2)
@@ -337,11 +336,19 @@ def _print_change(change: OwnershipChange) -> None:
     )
 
 
-def _print_pending() -> None:
-    print(
-        "recorded; a running ingest publishes it to the kpi service "
-        "(shinchoku.item.owners_changed.v1) within its ownership_publish_interval_s"
-    )
+def _record_change(change: Callable[[OwnershipStore], Awaitable[OwnershipChange]]) -> int:
+    """Make an ownership change in the store and say what was recorded."""
+
+    async def action(store: OwnershipStore) -> int:
+        recorded = await change(store)
+        _print_change(recorded)
+        print(
+            "recorded; a running ingest publishes it to the kpi service "
+            "(shinchoku.item.owners_changed.v1) within its ownership_publish_interval_s"
+        )
+        return 0
+
+    return _run_on_store(action)
 
 
 def _set_owners(args: argparse.Namespace) -> int:
@@ -350,32 +357,23 @@ def _set_owners(args: argparse.Namespace) -> int:
     if unknown:
         print(f"unknown ministry code(s): {', '.join(unknown)}", file=sys.stderr)
         return 1
-
-    async def action(store: OwnershipStore) -> int:
-        change = await store.set_owners(
+    return _record_change(
+        lambda store: store.set_owners(
             args.item_id,
             args.owners,
             reason=args.reason,
             changed_by=args.changed_by,
             now=datetime.now(UTC),
         )
-        _print_change(change)
-        _print_pending()
-        return 0
-
-    return _run_on_store(action)
+    )
 
 
 def _reset_owners(args: argparse.Namespace) -> int:
-    async def action(store: OwnershipStore) -> int:
-        change = await store.reset_owners(
+    return _record_change(
+        lambda store: store.reset_owners(
             args.item_id, reason=args.reason, changed_by=args.changed_by, now=datetime.now(UTC)
         )
-        _print_change(change)
-        _print_pending()
-        return 0
-
-    return _run_on_store(action)
+    )
 
 
 def _ownership(args: argparse.Namespace) -> int:
@@ -410,11 +408,8 @@ def _coverage(args: argparse.Namespace) -> int:
     )
     from shared.catalogue.validate import VENDORED_PLAN_TEXT, read_plan_lines
 
-    try:
-        catalogue = load_catalogue(args.file)
-    except CatalogueError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    catalogue = _catalogue_or_report(args.file)
+    if catalogue is None:
         return 1
     lines = read_plan_lines(VENDORED_PLAN_TEXT)
     exclusions = load_exclusions(args.exclusions)

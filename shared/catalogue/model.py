@@ -288,6 +288,11 @@ class Catalogue(_Frozen):
     kpis: list[Kpi]
     milestones: list[Milestone]
 
+    @property
+    def entries(self) -> list[Kpi | Milestone]:
+        """Every item the plan tracks: the KPIs, then the milestones."""
+        return [*self.kpis, *self.milestones]
+
     def measure(self, measure_id: str) -> Measure:
         for m in self.measures:
             if m.id == measure_id:

@@ -61,19 +61,11 @@ class CatalogueError(Exception):
         )
 
 
-def find_plan_text(start: Path | None = None) -> Path | None:
-    """The plan text vendored in this repository (shared/plan/, see SOURCE.md there).
-
-    `start` is kept for callers that name a catalogue elsewhere: a plan text in a `shared/plan/`
-    folder at or above it wins, so a catalogue under review can be checked against its own copy.
-    """
-    if start is not None:
-        for base in (start.resolve(), *start.resolve().parents):
-            candidate = base / "shared" / "plan" / PLAN_FILE_NAME
-            if candidate.is_file():
-                return candidate
-    vendored = VENDORED_PLAN_TEXT
-    return vendored if vendored.is_file() else None
+def find_plan_text() -> Path | None:
+    """The plan text vendored in this repository (shared/plan/, see SOURCE.md there); a
+    catalogue checked against another copy names it (`--plan-text`). Nothing outside the
+    repository is looked for."""
+    return VENDORED_PLAN_TEXT if VENDORED_PLAN_TEXT.is_file() else None
 
 
 def read_plan_lines(path: Path) -> list[str]:
@@ -522,7 +514,7 @@ def validate_files(
         return None, problems
     lines: list[str] | None = None
     if check_sources:
-        plan_path = plan_text or find_plan_text(catalogue_path.parent)
+        plan_path = plan_text or find_plan_text()
         if plan_path is not None:
             lines = read_plan_lines(plan_path)
     return validate_data(data, ministries_data, plan_lines=lines)

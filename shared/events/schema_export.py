@@ -336,45 +336,44 @@ def asyncapi_document(topics: TopicSettings | None = None) -> dict[str, Any]:
             },
         },
         "operations": {
-            "publishMinistryEvents": {
-                "action": "send",
-                "channel": {"$ref": "#/channels/ministryEvents"},
-                "summary": "The ingest service publishes accepted ministry events.",
-                "messages": [{"$ref": f"#/channels/ministryEvents/messages/{n}"} for n in ministry],
-            },
-            "consumeMinistryEvents": {
-                "action": "receive",
-                "channel": {"$ref": "#/channels/ministryEvents"},
-                "summary": "The kpi service folds ministry events into KPI and milestone state.",
-                "messages": [{"$ref": f"#/channels/ministryEvents/messages/{n}"} for n in ministry],
-            },
-            "publishOwnershipChanges": {
-                "action": "send",
-                "channel": {"$ref": "#/channels/ministryEvents"},
-                "summary": "The ingest service publishes each run-time ownership change it "
+            "publishMinistryEvents": _operation(
+                "send",
+                "ministryEvents",
+                "The ingest service publishes accepted ministry events.",
+                ministry,
+            ),
+            "consumeMinistryEvents": _operation(
+                "receive",
+                "ministryEvents",
+                "The kpi service folds ministry events into KPI and milestone state.",
+                ministry,
+            ),
+            "publishOwnershipChanges": _operation(
+                "send",
+                "ministryEvents",
+                "The ingest service publishes each run-time ownership change it "
                 "records (admin API or CLI), after recording it; source /services/ingest.",
-                "messages": [{"$ref": "#/channels/ministryEvents/messages/ItemOwnersChanged"}],
-            },
-            "consumeOwnershipChanges": {
-                "action": "receive",
-                "channel": {"$ref": "#/channels/ministryEvents"},
-                "summary": "The kpi service applies ownership changes from /services/ingest to "
+                ["ItemOwnersChanged"],
+            ),
+            "consumeOwnershipChanges": _operation(
+                "receive",
+                "ministryEvents",
+                "The kpi service applies ownership changes from /services/ingest to "
                 "its copy of the catalogue, in the item's partition order, once per change.",
-                "messages": [{"$ref": "#/channels/ministryEvents/messages/ItemOwnersChanged"}],
-            },
-            "publishStatusChanges": {
-                "action": "send",
-                "channel": {"$ref": "#/channels/statusChanges"},
-                "summary": "The kpi service publishes computed status changes and divergences.",
-                "messages": [{"$ref": f"#/channels/statusChanges/messages/{n}"} for n in status],
-            },
-            "consumeStatusChanges": {
-                "action": "receive",
-                "channel": {"$ref": "#/channels/statusChanges"},
-                "summary": "The alerts service turns status changes and divergences into webhook "
-                "deliveries.",
-                "messages": [{"$ref": f"#/channels/statusChanges/messages/{n}"} for n in status],
-            },
+                ["ItemOwnersChanged"],
+            ),
+            "publishStatusChanges": _operation(
+                "send",
+                "statusChanges",
+                "The kpi service publishes computed status changes and divergences.",
+                status,
+            ),
+            "consumeStatusChanges": _operation(
+                "receive",
+                "statusChanges",
+                "The alerts service turns status changes and divergences into webhook deliveries.",
+                status,
+            ),
         },
         "components": {
             "messages": {
@@ -383,6 +382,17 @@ def asyncapi_document(topics: TopicSettings | None = None) -> dict[str, Any]:
             },
             "schemas": schemas,
         },
+    }
+
+
+def _operation(action: str, channel: str, summary: str, messages: list[str]) -> dict[str, Any]:
+    """An AsyncAPI operation: `action` (send or receive) on `channel`, carrying `messages` (the
+    names of that channel's messages)."""
+    return {
+        "action": action,
+        "channel": {"$ref": f"#/channels/{channel}"},
+        "summary": summary,
+        "messages": [{"$ref": f"#/channels/{channel}/messages/{name}"} for name in messages],
     }
 
 

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from services.ingest.adapters.keys import ApiKeyStore
-from shared.mongo import MongoClient
-from shared.settings import MongoSettings, TopicSettings
-from tests.support.services import (
+from harness.services import (
     SERVICES,
     RunningService,
     running_services,
     service_database,
     service_environment,
 )
-from tests.support.stack import StackEndpoints
+from harness.stack import StackEndpoints
+from services.ingest.adapters.keys import ApiKeyStore
+from shared.mongo import MongoClient
+from shared.settings import MongoSettings, TopicSettings
 
 
 @pytest.fixture(scope="session")

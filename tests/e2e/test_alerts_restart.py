@@ -11,14 +11,14 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from harness.services import service_environment, start_service, stop_service, wait_ready
+from harness.stack import StackEndpoints
+from harness.webhooks import webhook_receiver
 from shared.events.contracts import KpiStatusChanged, Status, new_status_event
 from shared.events.kafka_binding import encode_structured
 from shared.kafka import create_producer
 from shared.mongo import MongoClient
 from shared.settings import KafkaSettings, MongoSettings, TopicSettings
-from tests.support.services import service_environment, start_service, stop_service, wait_ready
-from tests.support.stack import StackEndpoints
-from tests.support.webhooks import webhook_receiver
 
 pytestmark = pytest.mark.e2e
 

@@ -12,13 +12,13 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from harness.services import RunningService, service_database, upsert_catalogue_item
+from harness.webhooks import webhook_receiver
 from services.ingest.adapters.keys import ApiKeyStore
 from shared.catalogue_store import MEASURES
 from shared.mongo import MongoClient
 from shared.settings import CATALOGUE_READERS, MongoSettings
 from tests.support.faults import eventually
-from tests.support.services import RunningService, service_database, upsert_catalogue_item
-from tests.support.webhooks import webhook_receiver
 
 pytestmark = pytest.mark.e2e
 

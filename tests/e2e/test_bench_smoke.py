@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.run_all import SECTIONS, Settings, expected_figures
-from tests.support.stack import StackEndpoints
+from harness.stack import StackEndpoints
 
 pytestmark = pytest.mark.e2e
 

@@ -22,6 +22,9 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from harness.services import RunningService, running_services, service_environment
+from harness.stack import StackEndpoints
+from harness.webhooks import WebhookReceiver, webhook_receiver
 from shared.catalogue.validate import load_catalogue
 from shared.catalogue_store import MEASURES, CatalogueStore
 from shared.kafka import client_options, ensure_topics
@@ -44,9 +47,7 @@ from tests.support.promql import (
     recording_rules,
     substitute,
 )
-from tests.support.services import RunningService, running_services, service_environment
-from tests.support.stack import StackEndpoints, isolated_topics, random_suffix
-from tests.support.webhooks import WebhookReceiver, webhook_receiver
+from tests.support.stack import isolated_topics, random_suffix
 
 pytestmark = pytest.mark.e2e
 

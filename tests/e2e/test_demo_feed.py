@@ -18,13 +18,14 @@ from standardwebhooks import Webhook
 from demo.receiver import Receiver, serving, subscribe
 from demo.scenario import Course, Scenario
 from demo.simulate import MALFORMED_KINDS, FeedClock, demo_scenario, run_feed
+from harness.services import running_services, service_environment
+from harness.stack import StackEndpoints
 from shared.events.contracts import BAD_STATUSES
 from shared.kafka import ensure_topics
 from shared.mongo import MongoClient
 from shared.settings import KafkaSettings
 from tests.support.ingest import load_real_catalogue
-from tests.support.services import running_services, service_environment
-from tests.support.stack import StackEndpoints, isolated_topics, random_suffix
+from tests.support.stack import isolated_topics, random_suffix
 from tests.support.topics import TopicTail
 
 pytestmark = pytest.mark.e2e

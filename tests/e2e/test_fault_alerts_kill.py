@@ -16,20 +16,21 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from shared.events.contracts import Status
-from shared.kafka import create_producer, ensure_topics
-from shared.mongo import MongoClient
-from shared.settings import KafkaSettings, MongoSettings, TopicSettings
-from tests.support.faults import eventually, status_change_record
-from tests.support.services import (
+from harness.services import (
     RunningService,
     service_environment,
     start_service,
     stop_service,
     wait_ready,
 )
-from tests.support.stack import StackEndpoints, free_port, isolated_topics, random_suffix
-from tests.support.webhooks import ReceivedWebhook, WebhookReceiver, webhook_receiver
+from harness.stack import StackEndpoints, free_port
+from harness.webhooks import ReceivedWebhook, WebhookReceiver, webhook_receiver
+from shared.events.contracts import Status
+from shared.kafka import create_producer, ensure_topics
+from shared.mongo import MongoClient
+from shared.settings import KafkaSettings, MongoSettings, TopicSettings
+from tests.support.faults import eventually, status_change_record
+from tests.support.stack import isolated_topics, random_suffix
 
 pytestmark = pytest.mark.e2e
 

@@ -19,6 +19,14 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from harness.services import (
+    RunningService,
+    service_environment,
+    start_service,
+    stop_service,
+    wait_ready,
+)
+from harness.stack import StackEndpoints
 from services.kpi.adapters.repository import KpiRepository
 from shared.events.kafka_binding import STRUCTURED_CONTENT_TYPE
 from shared.kafka import create_producer, ensure_topics
@@ -27,19 +35,7 @@ from shared.settings import KafkaSettings, MongoSettings
 from tests.support.faults import committed_offsets, eventually
 from tests.support.ferretdb import PrivateFerretDB
 from tests.support.ingest import load_real_catalogue
-from tests.support.services import (
-    RunningService,
-    service_environment,
-    start_service,
-    stop_service,
-    wait_ready,
-)
-from tests.support.stack import (
-    StackEndpoints,
-    isolated_topics,
-    kafka_client_options,
-    random_suffix,
-)
+from tests.support.stack import isolated_topics, kafka_client_options, random_suffix
 
 pytestmark = pytest.mark.e2e
 

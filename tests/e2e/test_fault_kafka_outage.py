@@ -18,14 +18,15 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.services import running_services, service_environment
+from harness.stack import StackEndpoints
 from shared.kafka import ensure_topics
 from shared.mongo import MongoClient
 from shared.settings import KafkaSettings, MongoSettings
 from tests.support.faults import eventually
 from tests.support.ingest import create_key, load_real_catalogue, records_with_ids
 from tests.support.kafka_broker import PrivateKafkaBroker
-from tests.support.services import running_services, service_environment
-from tests.support.stack import StackEndpoints, isolated_topics, random_suffix
+from tests.support.stack import isolated_topics, random_suffix
 
 pytestmark = pytest.mark.e2e
 

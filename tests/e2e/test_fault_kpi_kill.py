@@ -15,6 +15,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from harness.services import (
+    RunningService,
+    service_environment,
+    start_service,
+    stop_service,
+    wait_ready,
+)
+from harness.stack import StackEndpoints
 from services.kpi.adapters.repository import OBSERVATIONS, KpiRepository
 from shared.catalogue_store import CatalogueStore
 from shared.events.contracts import KpiObservedEvent
@@ -22,14 +30,6 @@ from shared.events.kafka_binding import encode_structured
 from shared.kafka import client_options, ensure_topics
 from shared.mongo import MongoClient
 from shared.settings import KafkaSettings, TopicSettings
-from tests.support.services import (
-    RunningService,
-    service_environment,
-    start_service,
-    stop_service,
-    wait_ready,
-)
-from tests.support.stack import StackEndpoints
 
 pytestmark = pytest.mark.e2e
 

@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.services import RunningService, running_services, service_environment
+from harness.stack import StackEndpoints
 from services.ingest.adapters.keys import ApiKeyStore
 from services.ingest.adapters.publisher import partition_of
 from shared.catalogue_store import CatalogueStore
@@ -31,8 +33,7 @@ from shared.kafka import create_producer, ensure_topics
 from shared.mongo import MongoClient
 from shared.settings import KafkaSettings, MongoSettings, TopicSettings
 from tests.support.faults import eventually, read_dead_letters
-from tests.support.services import RunningService, running_services, service_environment
-from tests.support.stack import StackEndpoints, isolated_topics, random_suffix
+from tests.support.stack import isolated_topics, random_suffix
 
 pytestmark = pytest.mark.e2e
 

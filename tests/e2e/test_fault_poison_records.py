@@ -16,6 +16,9 @@ import pytest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from standardwebhooks.webhooks import Webhook
 
+from harness.services import RunningService, running_services, service_environment
+from harness.stack import StackEndpoints
+from harness.webhooks import webhook_receiver
 from shared.events.contracts import Status
 from shared.events.kafka_binding import MAX_RECORD_BYTES, STRUCTURED_CONTENT_TYPE
 from shared.kafka import create_producer, ensure_topics
@@ -23,9 +26,7 @@ from shared.mongo import MongoClient
 from shared.settings import KafkaSettings, MongoSettings, TopicSettings
 from tests.support.faults import eventually, read_dead_letters, status_change_record
 from tests.support.ingest import load_real_catalogue
-from tests.support.services import RunningService, running_services, service_environment
-from tests.support.stack import StackEndpoints, isolated_topics, random_suffix
-from tests.support.webhooks import webhook_receiver
+from tests.support.stack import isolated_topics, random_suffix
 
 pytestmark = pytest.mark.e2e
 
@@ -69,7 +70,7 @@ def dumps(document: dict[str, Any]) -> bytes:
 def at_the_limit(key: bytes, headers: list[tuple[str, bytes]]) -> bytes:
     """A value that makes the record exactly as large as a producer may send and the broker
     accepts: its dead-letter copy, with the dlq_* headers added, is over the limit."""
-    value = b"x" * (
+    value: bytes = b"x" * (
         BROKER_LIMIT - DefaultRecordBatchBuilder.estimate_size_in_bytes(key, b"", headers)
     )
     while DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers) > BROKER_LIMIT:
@@ -294,9 +295,9 @@ async def test_poison_records_are_dead_lettered_with_their_reason_and_valid_ones
         ]
         assert all("id" in detail and "source" in detail for detail in missing), missing
 
-        for service in (kpi, alerts):
-            ready = await http.get(f"{service.url}/readyz")
-            assert ready.status_code == 200, (service.name, ready.text)
+        for running in (kpi, alerts):
+            ready = await http.get(f"{running.url}/readyz")
+            assert ready.status_code == 200, (running.name, ready.text)
 
 
 async def test_records_that_bypass_ingest_are_checked_again_by_kpi(

@@ -20,18 +20,14 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from harness.services import RunningService, running_services, service_environment, stop_service
+from harness.stack import StackEndpoints
+from harness.webhooks import webhook_receiver
 from shared.catalogue_store import CatalogueStore
 from shared.kafka import ensure_topics
 from shared.mongo import MongoClient
 from shared.settings import KafkaSettings, MongoSettings
-from tests.support.services import (
-    RunningService,
-    running_services,
-    service_environment,
-    stop_service,
-)
-from tests.support.stack import StackEndpoints, isolated_topics, random_suffix
-from tests.support.webhooks import webhook_receiver
+from tests.support.stack import isolated_topics, random_suffix
 
 pytestmark = pytest.mark.e2e
 

@@ -13,13 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.ingest.adapters.keys import ApiKeyStore
-from shared.catalogue.validate import load_catalogue
-from shared.catalogue_store import MEASURES, CatalogueStore
-from shared.kafka import ensure_topics
-from shared.mongo import MongoClient
-from shared.settings import KafkaSettings, MongoSettings, TopicSettings
-from tests.support.services import (
+from harness.services import (
     RunningService,
     running_services,
     service_database,
@@ -29,7 +23,14 @@ from tests.support.services import (
     upsert_catalogue_item,
     wait_ready,
 )
-from tests.support.stack import StackEndpoints, isolated_topics, random_suffix
+from harness.stack import StackEndpoints
+from services.ingest.adapters.keys import ApiKeyStore
+from shared.catalogue.validate import load_catalogue
+from shared.catalogue_store import MEASURES, CatalogueStore
+from shared.kafka import ensure_topics
+from shared.mongo import MongoClient
+from shared.settings import KafkaSettings, MongoSettings, TopicSettings
+from tests.support.stack import isolated_topics, random_suffix
 from tests.support.topics import TopicTail, status_changes
 
 pytestmark = pytest.mark.e2e
@@ -74,6 +75,17 @@ async def post(
     assert answer.status_code == 202, answer.text
 
 
+def settled_changes(subject: str, count: int) -> Callable[[list[dict[str, Any]]], bool]:
+    """A predicate on the status changes seen: `subject` has had `count` changes to a status
+    other than no_data."""
+
+    def reached(seen: list[dict[str, Any]]) -> bool:
+        changes = [c for c in status_changes(seen, subject) if c["status"] != "no_data"]
+        return len(changes) >= count
+
+    return reached
+
+
 async def test_a_kpi_goes_from_on_track_to_at_risk_to_off_track_and_back(
     system: dict[str, RunningService],
     mongo: MongoClient,
@@ -115,12 +127,7 @@ async def test_a_kpi_goes_from_on_track_to_at_risk_to_off_track_and_back(
                 "shinchoku.kpi.observed.v1",
             )
             await post(http, system["ingest"], event, auth)
-            seen = await tail.wait_for(
-                lambda s, n=number: (
-                    len([c for c in status_changes(s, entry["id"]) if c["status"] != "no_data"])
-                    >= n
-                )
-            )
+            seen = await tail.wait_for(settled_changes(entry["id"], number))
             assert status_changes(seen, entry["id"])[-1]["status"] == expected
             assert status_changes(seen, entry["id"])[-1]["explanation"]["evidence"]
 

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.services import RunningService, upsert_catalogue_item
 from shared.mongo import MongoClient
 from shared.settings import MongoSettings
-from tests.support.services import RunningService, upsert_catalogue_item
 
 pytestmark = pytest.mark.e2e
 

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from harness.services import RunningService, upsert_catalogue_item
+from harness.webhooks import webhook_receiver
 from shared.mongo import MongoClient
 from shared.settings import MongoSettings
-from tests.support.services import RunningService, upsert_catalogue_item
-from tests.support.webhooks import webhook_receiver
 
 pytestmark = pytest.mark.e2e
 

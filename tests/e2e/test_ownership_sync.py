@@ -21,6 +21,15 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.services import (
+    ROOT,
+    RunningService,
+    service_environment,
+    start_service,
+    stop_service,
+    wait_ready,
+)
+from harness.stack import StackEndpoints
 from services.kpi.adapters.repository import KpiRepository
 from shared.catalogue_store import ITEMS
 from shared.kafka import ensure_topics
@@ -36,15 +45,7 @@ from tests.support.ingest import (
     kpi_event,
     load_real_catalogue,
 )
-from tests.support.services import (
-    ROOT,
-    RunningService,
-    service_environment,
-    start_service,
-    stop_service,
-    wait_ready,
-)
-from tests.support.stack import StackEndpoints, isolated_topics, random_suffix
+from tests.support.stack import isolated_topics, random_suffix
 from tests.support.topics import TopicTail, status_changes
 
 pytestmark = pytest.mark.e2e

@@ -7,10 +7,12 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 
+from harness.services import RunningService, service_database, upsert_catalogue_item
 from services.kpi.replay import replay
 from services.kpi.settings import KpiSettings
 from shared.events.contracts import KpiObservedEvent
@@ -18,11 +20,6 @@ from shared.events.kafka_binding import encode_structured
 from shared.kafka import create_producer
 from shared.mongo import MongoClient
 from shared.settings import KafkaSettings, MongoSettings, TopicSettings
-from tests.support.services import (
-    RunningService,
-    service_database,
-    upsert_catalogue_item,
-)
 from tests.support.topics import TopicTail, status_changes
 
 pytestmark = pytest.mark.e2e
@@ -63,7 +60,7 @@ async def test_replay_of_the_events_topic_matches_the_live_state(
         httpx.AsyncClient(timeout=20) as http,
         TopicTail(kafka.bootstrap_servers, topics.status) as tail,
     ):
-        events = []
+        events: list[dict[str, Any]] = []
         for value, days_back in values:
             events.append(
                 {

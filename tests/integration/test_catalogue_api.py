@@ -113,7 +113,7 @@ def expected_measures(catalogue: Catalogue, ministry: str, section: str) -> list
 def expected_items(
     catalogue: Catalogue, *, ministry: str | None = None, section: str = "", kind: str = ""
 ) -> list[str]:
-    entries = [*catalogue.kpis, *catalogue.milestones]
+    entries = catalogue.entries
     return sorted(
         e.id
         for e in entries
@@ -167,7 +167,7 @@ async def test_measure_detail_lists_its_kpis_and_milestones(
     measure = catalogue.measure(kpi.measure_id)
     assert body["title"] == measure.title_en
     assert body["section_path"] == measure.section_path
-    own = {e.id for e in [*catalogue.kpis, *catalogue.milestones] if e.measure_id == measure.id}
+    own = {e.id for e in catalogue.entries if e.measure_id == measure.id}
     assert {i["id"] for i in body["kpis"]} == own
     assert all(i["name"] == i["name_en"] for i in body["kpis"])
 

@@ -10,13 +10,13 @@ from datetime import timedelta
 
 import pytest
 
+from harness.webhooks import webhook_receiver
 from services.alerts.adapters.delivery_documents import delivery_document
 from services.alerts.adapters.mongo import DELIVERIES, QUEUE
 from shared.events.contracts import Status
 from shared.mongo import MongoClient
 from shared.settings import MongoSettings
 from tests.integration.test_alerts_pipeline import Harness, alerts_harness
-from tests.support.webhooks import webhook_receiver
 
 pytestmark = pytest.mark.integration
 S = Status

@@ -495,12 +495,10 @@ async def test_a_revoked_key_stops_working_at_once(stack: Stack) -> None:
     created = await ingest.post("/v1/admin/keys", headers=admin(), json={"ministry": OWNER})
     assert created.status_code == 201, created.text
     key, key_id = created.json()["key"], created.json()["key_id"]
-    event = {"content": json.dumps(kpi_event(90.0)), "headers": {**STRUCTURED, **bearer(key)}}
-    assert (await ingest.post("/v1/events", **event)).status_code == 202
+    content, headers = json.dumps(kpi_event(90.0)), {**STRUCTURED, **bearer(key)}
+    assert (await ingest.post("/v1/events", content=content, headers=headers)).status_code == 202
     assert (await ingest.delete(f"/v1/admin/keys/{key_id}", headers=admin())).status_code == 200
-    refused = await ingest.post(
-        "/v1/events", content=json.dumps(kpi_event(90.0)), headers={**STRUCTURED, **bearer(key)}
-    )
+    refused = await ingest.post("/v1/events", content=content, headers=headers)
     body = assert_problem(refused, 401, "unauthenticated", "/v1/events")
     assert body["code"] == "invalid_key"
     listed = await ingest.get("/v1/admin/keys", headers=admin())

@@ -295,9 +295,9 @@ def test_kpi_answers_about_real_entries_match_the_document(
     kpi = "/v1/kpis/{kpi_id}"
     for kpi_id in (PERCENT_KPI, MILESTONE):
         for as_of in (None, "2024-03-31", "0001-01-01", "9999-12-31"):
-            query = {} if as_of is None else {"as_of": as_of}
+            on_day = {} if as_of is None else {"as_of": as_of}
             answer = validate(
-                schema, "GET", kpi, {}, path_parameters={"kpi_id": kpi_id}, query=query
+                schema, "GET", kpi, {}, path_parameters={"kpi_id": kpi_id}, query=on_day
             )
             assert answer.status_code == 200, answer.text
     for path, parameters in (

@@ -62,7 +62,7 @@ def this_hosts_name() -> str:
     """The machine's own host name, which resolves (through /etc/hosts) to an internal
     address on this kind of machine; asserted so the case below is not vacuous."""
     name = socket.gethostname()
-    addresses = {info[4][0] for info in socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)}
+    addresses = {str(info[4][0]) for info in socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)}
     assert addresses, name
     assert not any(ipaddress.ip_address(a.split("%")[0]).is_global for a in addresses), addresses
     return name

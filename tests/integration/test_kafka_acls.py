@@ -22,10 +22,11 @@ from aiokafka.errors import (
 )
 from pydantic import SecretStr
 
+from harness.stack import StackEndpoints
 from shared.kafka import client_options, create_consumer, create_producer, ensure_topics
 from shared.kafka_acls import ServicePrincipals, create_acls, service_bindings
 from shared.settings import KafkaSettings, TopicSettings
-from tests.support.stack import StackEndpoints, isolated_topics, random_suffix
+from tests.support.stack import isolated_topics, random_suffix
 
 pytestmark = pytest.mark.integration
 

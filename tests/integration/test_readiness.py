@@ -11,18 +11,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.kafka import ensure_topics
-from shared.settings import KafkaSettings, MongoSettings, TopicSettings
-from tests.support.ferretdb import PrivateFerretDB
-from tests.support.kafka_broker import PrivateKafkaBroker
-from tests.support.services import (
+from harness.services import (
     RunningService,
     service_environment,
     start_service,
     stop_service,
     wait_ready,
 )
-from tests.support.stack import StackEndpoints, isolated_topics, random_suffix
+from harness.stack import StackEndpoints
+from shared.kafka import ensure_topics
+from shared.settings import KafkaSettings, MongoSettings, TopicSettings
+from tests.support.ferretdb import PrivateFerretDB
+from tests.support.kafka_broker import PrivateKafkaBroker
+from tests.support.stack import isolated_topics, random_suffix
 
 pytestmark = pytest.mark.integration
 

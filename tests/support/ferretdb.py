@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.support.stack import free_port
+from harness.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,6 @@ import functools
 import importlib.util
 import os
 import signal
-import socket
 import string
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import uuid
 from pathlib import Path
 from types import ModuleType
 
-from tests.support.stack import free_port
+from harness.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,29 +48,6 @@ def _cluster_id() -> str:
         candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         if not candidate.startswith("-"):
             return candidate
-
-
-def api_versions_ok(port: int) -> bool:
-    """A real Kafka protocol round trip (ApiVersions v0) against 127.0.0.1:port."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
-            client_id = b"shinchoku-test"
-            body = (
-                (18).to_bytes(2, "big")
-                + (0).to_bytes(2, "big")
-                + (7).to_bytes(4, "big")
-                + len(client_id).to_bytes(2, "big")
-                + client_id
-            )
-            sock.sendall(len(body).to_bytes(4, "big") + body)
-            header = sock.recv(10)
-            return (
-                len(header) == 10
-                and int.from_bytes(header[4:8], "big") == 7
-                and int.from_bytes(header[8:10], "big", signed=True) == 0
-            )
-    except OSError:
-        return False
 
 
 # The stack's authentication and authorisation settings (SASL/SCRAM, ACLs).
@@ -170,7 +146,8 @@ class PrivateKafkaBroker:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"private Kafka exited:\n{self.tail()}")
-            if api_versions_ok(self.port) and "Kafka Server started" in self._log_since(started_at):
+            answering = self._stack.kafka_api_versions_ok(self.port)
+            if answering and "Kafka Server started" in self._log_since(started_at):
                 return
             time.sleep(0.2)
         raise RuntimeError(f"private Kafka not ready after {timeout_s}s:\n{self.tail()}")

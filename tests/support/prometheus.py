@@ -23,8 +23,8 @@ import httpx
 import pytest
 import yaml
 
+from harness.services import RunningService
 from tests.support.kafka_broker import local_stack_module
-from tests.support.services import RunningService
 
 
 class PrometheusQueryError(AssertionError):

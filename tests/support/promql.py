@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import yaml
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.alerts.metrics import AlertsMetrics
 from services.ingest.metrics import IngestMetrics
@@ -48,6 +48,33 @@ def service_registry(service: str) -> CollectorRegistry:
         else:
             metrics.create(registry)
     return registry
+
+
+def populated(service: str) -> CollectorRegistry:
+    """The service's registry with one series per labelled metric (as after some traffic)."""
+    registry = service_registry(service)
+    for collector in list(registry._collector_to_names):
+        metric = collector
+        labelnames = getattr(collector, "_labelnames", ())
+        if labelnames:
+            metric = collector.labels(*["x"] * len(labelnames))  # type: ignore[attr-defined]
+        if isinstance(collector, Histogram):
+            metric.observe(0.5)  # type: ignore[attr-defined]
+        elif isinstance(collector, Counter):
+            metric.inc()  # type: ignore[attr-defined]
+        elif isinstance(collector, Gauge):
+            metric.set(1)  # type: ignore[attr-defined]
+    return registry
+
+
+def dashboard_query_rules(deployment: str) -> list[dict[str, str]]:
+    """Every dashboard query with its variables filled in as Grafana would for `deployment`,
+    as recording rules `promtool check rules` can parse."""
+    values = grafana_values(deployment)
+    return [
+        {"record": f"panel_query_{number}", "expr": substitute(query.expr, values)}
+        for number, (_, _, query) in enumerate(dashboard_queries())
+    ]
 
 
 def family_names(service: str) -> dict[str, str]:

@@ -281,13 +281,13 @@ def test_same_target_in_two_chapters_is_one_entry(catalogue: Catalogue) -> None:
 
 
 def _owners(catalogue: Catalogue, entry_id: str) -> dict[str, Owner]:
-    entry = next(e for e in (*catalogue.kpis, *catalogue.milestones) if e.id == entry_id)
+    entry = next(e for e in catalogue.entries if e.id == entry_id)
     return {o.code: o for o in catalogue.owners_of(entry)}
 
 
 def test_every_measure_and_item_has_owners_with_their_basis(catalogue: Catalogue) -> None:
     """Each owner says why: named (line + quote), inferred or default (a reason)."""
-    for entry in (*catalogue.kpis, *catalogue.milestones):
+    for entry in catalogue.entries:
         owners = catalogue.owners_of(entry)
         assert owners, entry.id
         for o in owners:
@@ -303,7 +303,7 @@ def test_named_owners_quote_the_plan_naming_them(
 ) -> None:
     names = {m.code: (m.name_ja, *m.aliases) for m in catalogue.ministries}
     owners = [o for m in catalogue.measures for o in m.owners]
-    owners += [o for e in (*catalogue.kpis, *catalogue.milestones) for o in e.owners or ()]
+    owners += [o for e in catalogue.entries for o in e.owners or ()]
     named = [o for o in owners if o.basis is OwnerBasis.NAMED]
     assert len(named) > 30
     for o in named:
@@ -360,7 +360,7 @@ def test_registry_system_owners_are_named_at_line_1349(catalogue: Catalogue) -> 
 
 
 def test_the_digital_agency_no_longer_owns_everything(catalogue: Catalogue) -> None:
-    entries = (*catalogue.kpis, *catalogue.milestones)
+    entries = catalogue.entries
     digital = [e for e in entries if "digital" in catalogue.ministries_of(e)]
     assert len(digital) < len(entries) / 2
     owning = {code for e in entries for code in catalogue.ministries_of(e)}
@@ -401,7 +401,7 @@ def test_owner_table(capsys: pytest.CaptureFixture[str], catalogue: Catalogue) -
     dist = json.loads(capsys.readouterr().out)
     items = dist["items"]
     assert set(items) == {m.code for m in catalogue.ministries}
-    total = sum(len(catalogue.owners_of(e)) for e in (*catalogue.kpis, *catalogue.milestones))
+    total = sum(len(catalogue.owners_of(e)) for e in catalogue.entries)
     assert sum(sum(row.values()) for row in items.values()) == total
     assert items["mhlw"]["inferred"] >= 7
     assert main(["catalogue", "owners"]) == 0

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from pydantic import BaseModel
 
 from demo.scenario import Course, Report, Scenario, build_scenario
 from services.kpi.adapters.definitions import Definition, definition_from_catalogue
@@ -87,8 +88,8 @@ def replay(scenario: Scenario, definitions: dict[str, Definition]) -> Replay:
         by_day: dict[date, list[Report]] = {}
         for report in plan.reports:
             by_day.setdefault(report.send_on, []).append(report)
-        days = {scenario.start + timedelta(days=d) for d in range(0, 10_000, CHECK_DAYS)}
-        days = sorted({d for d in days if d <= scenario.end} | set(by_day) | {scenario.end})
+        checked = {scenario.start + timedelta(days=d) for d in range(0, 10_000, CHECK_DAYS)}
+        days = sorted({d for d in checked if d <= scenario.end} | set(by_day) | {scenario.end})
         state: KpiState | MilestoneState = (
             KpiState.for_definition(defn)
             if isinstance(defn, KpiDefinition)
@@ -204,7 +205,11 @@ def test_every_report_is_a_valid_event_from_a_responsible_ministry(replayed: Rep
     """Each report's data satisfies its event contract, is dated no later than it is sent, and
     comes from a ministry the catalogue lists for the subject."""
     scenario = replayed.scenario
-    contracts = {"kpi": KpiObserved, "milestone": MilestoneReported, "measure": MeasureAssessed}
+    contracts: dict[str, type[BaseModel]] = {
+        "kpi": KpiObserved,
+        "milestone": MilestoneReported,
+        "measure": MeasureAssessed,
+    }
     for report in scenario.timeline:
         contracts[report.kind].model_validate(report.data)
         assert report.as_of <= report.send_on <= scenario.end
@@ -231,14 +236,17 @@ def test_the_scenario_is_the_same_on_every_run(
 ) -> None:
     """Built twice from the same inputs, the scenario is identical (choices are seeded)."""
     documents, plan_start, owner = catalogue
-    build = lambda: build_scenario(  # noqa: E731 - a local shorthand
-        documents.items,
-        documents.measures,
-        start=date(2025, 1, 1),
-        end=date(2025, 12, 31),
-        plan_start=plan_start,
-        default_owner=owner,
-    )
+
+    def build() -> Scenario:
+        return build_scenario(
+            documents.items,
+            documents.measures,
+            start=date(2025, 1, 1),
+            end=date(2025, 12, 31),
+            plan_start=plan_start,
+            default_owner=owner,
+        )
+
     first, second = build(), build()
     assert first.timeline == second.timeline
     assert first.expected == second.expected
